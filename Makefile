@@ -1,0 +1,43 @@
+# FlowRT: `make run` starts the server, `make test` runs the whole suite.
+# Both set everything up first on a fresh machine (venv, Python packages, apt packages).
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+APT_PACKAGES := $(shell grep -v '^\#' packages.apt 2>/dev/null)
+RUN_ARGS ?=
+
+.PHONY: setup apt run test lint bench fuzz clean
+
+setup: $(STAMP) apt
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# apt packages the tests use as real peers; installed only when missing.
+apt:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing apt packages:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+run: setup
+	$(VENV)/bin/flowrt run $(RUN_ARGS)
+
+test: setup
+	$(VENV)/bin/ruff check src tests bench fuzz
+	$(PY) -m pytest -q
+
+lint: setup
+	$(VENV)/bin/ruff check src tests bench fuzz
+
+bench: setup
+	$(PY) bench/decode.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis

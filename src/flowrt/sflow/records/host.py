@@ -1,0 +1,122 @@
+"""Host sFlow counter records (0:2000-0:2010): what hsflowd reports about a server."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from flowrt.sflow.registry import counter_record
+from flowrt.sflow.xdr import F32, I32, MAC, U32, U64, UUID, ArrayOf, String
+
+# host_descr enumerations
+MACHINE_TYPES = (
+    "unknown", "other", "x86", "x86_64", "ia64", "sparc", "alpha", "powerpc", "m68k",
+    "mips", "arm", "hppa", "s390",
+)
+OS_NAMES = (
+    "unknown", "other", "linux", "windows", "darwin", "hpux", "aix", "dragonfly",
+    "freebsd", "netbsd", "openbsd", "osf", "solaris",
+)
+
+
+@counter_record(0, 2000, "host_descr")
+@dataclass(slots=True)
+class HostDescr:
+    """``uuid`` is 16 raw bytes with no length word, as hsflowd sends it."""
+
+    hostname: String
+    uuid: UUID
+    machine_type: U32
+    os_name: U32
+    os_release: String
+
+
+@dataclass(slots=True)
+class HostAdapter:
+    if_index: U32
+    macs: Annotated[list[bytes], ArrayOf(MAC.__metadata__[0])]
+
+
+@counter_record(0, 2001, "host_adapters")
+@dataclass(slots=True)
+class HostAdapters:
+    adapters: Annotated[list[HostAdapter], ArrayOf(HostAdapter)]
+
+
+@counter_record(0, 2002, "host_parent")
+@dataclass(slots=True)
+class HostParent:
+    container_type: U32
+    container_index: U32
+
+
+@counter_record(0, 2003, "host_cpu", tail=("cpu_steal", "cpu_guest", "cpu_guest_nice"))
+@dataclass(slots=True)
+class HostCpu:
+    """Times are ms; hsflowd appends steal/guest/guest_nice (None when absent)."""
+
+    load_one: F32
+    load_five: F32
+    load_fifteen: F32
+    proc_run: U32
+    proc_total: U32
+    cpu_num: U32
+    cpu_speed: U32
+    uptime: U32
+    cpu_user: U32
+    cpu_nice: U32
+    cpu_system: U32
+    cpu_idle: U32
+    cpu_wio: U32
+    cpu_intr: U32
+    cpu_sintr: U32
+    interrupts: U32
+    contexts: U32
+    cpu_steal: U32 | None = None  # type: ignore[assignment]
+    cpu_guest: U32 | None = None  # type: ignore[assignment]
+    cpu_guest_nice: U32 | None = None  # type: ignore[assignment]
+
+
+@counter_record(0, 2004, "host_memory")
+@dataclass(slots=True)
+class HostMemory:
+    mem_total: U64
+    mem_free: U64
+    mem_shared: U64
+    mem_buffers: U64
+    mem_cached: U64
+    swap_total: U64
+    swap_free: U64
+    page_in: U32
+    page_out: U32
+    swap_in: U32
+    swap_out: U32
+
+
+@counter_record(0, 2005, "host_disk_io")
+@dataclass(slots=True)
+class HostDiskIO:
+    """``part_max_used`` is percent x 100 of the fullest partition."""
+
+    disk_total: U64
+    disk_free: U64
+    part_max_used: I32
+    reads: U32
+    bytes_read: U64
+    read_time: U32
+    writes: U32
+    bytes_written: U64
+    write_time: U32
+
+
+@counter_record(0, 2006, "host_net_io")
+@dataclass(slots=True)
+class HostNetIO:
+    bytes_in: U64
+    pkts_in: U32
+    errs_in: U32
+    drops_in: U32
+    bytes_out: U64
+    pkts_out: U32
+    errs_out: U32
+    drops_out: U32
