@@ -242,56 +242,75 @@ class Codec:
             s[0].size if s[0] is not None else s[2].min_size for s in self.steps
         )
         self.fixed_size: int | None = self.min_size if all(s[0] for s in self.steps) else None
-        self.decode = self._build_decoder()
+        self.decode_at, self.decode = self._generate()
 
-    def _build_decoder(self) -> Callable[[bytes, int, int], Any]:
-        cls = self.cls
-        if len(self.steps) == 1 and self.steps[0][0] is not None and not self.tail:
-            st, convs, _ = self.steps[0]
-            size = st.size
-            name = cls.__name__
-            if not convs:
-                unpack = st.unpack_from
+    def _generate(self) -> tuple[Callable[..., Any], Callable[..., Any]]:
+        """Write the decoder as straight-line Python and compile it.
 
-                def decode_fixed(buf: bytes, off: int, end: int) -> Any:
-                    if off + size > end:
-                        raise DecodeError(f"{name} needs {size} bytes, has {end - off}", off)
-                    return cls(*unpack(buf, off))
+        An interpreted loop over the steps costs several times more than the unpacking
+        itself; generated code (as :mod:`dataclasses` does for ``__init__``) runs one
+        ``unpack_from`` per run of fixed fields, inlines opaque and string reads, and
+        calls out only for addresses and arrays.
+        """
+        env: dict[str, Any] = {"cls": self.cls, "DecodeError": DecodeError, "U32": _U32}
+        name = self.cls.__name__
+        body: list[str] = []
+        names: list[str] = []
 
-                return decode_fixed
+        def short(size: str) -> str:
+            return (
+                f"raise DecodeError(f'{name} needs {{{size}}} bytes, has {{end - off}}', off)"
+            )
 
-        def decode(buf: bytes, off: int, end: int) -> Any:
-            return self.decode_at(buf, off, end)[0]
-
-        return decode
-
-    def decode_at(self, buf: bytes, off: int, end: int) -> tuple[Any, int]:
-        values: list[Any] = []
-        for st, convs, var in self.steps:
-            if st is None:
-                value, off = var.decode(buf, off, end)
-                values.append(value)
+        for k, (st, convs, var) in enumerate(self.steps):
+            if st is not None:
+                env[f"S{k}"] = st
+                vs = [f"v{len(names) + i}" for i in range(len(st.unpack_from(bytes(st.size))))]
+                body.append(f"if off + {st.size} > end: {short(str(st.size))}")
+                body.append(f"{', '.join(vs)}, = S{k}.unpack_from(buf, off)")
+                for i, conv in convs:
+                    env[f"C{k}_{i}"] = conv
+                    body.append(f"{vs[i]} = C{k}_{i}({vs[i]})")
+                body.append(f"off += {st.size}")
+                names.extend(vs)
                 continue
-            if off + st.size > end:
-                raise DecodeError(
-                    f"{self.cls.__name__} needs {st.size} bytes, has {end - off}", off
-                )
-            chunk = list(st.unpack_from(buf, off))
-            for i, conv in convs:
-                chunk[i] = conv(chunk[i])
-            values.extend(chunk)
-            off += st.size
-        for steps, size in self.tail_steps:
-            if off + size <= end:
-                st, convs, _ = steps[0]
-                (v,) = st.unpack_from(buf, off)
-                for _, conv in convs:
-                    v = conv(v)
-                values.append(v)
-                off += size
+            v = f"v{len(names)}"
+            names.append(v)
+            if isinstance(var, _Opaque | _String):
+                body += [
+                    f"if off + 4 > end: {short('4')}",
+                    "n, = U32.unpack_from(buf, off)",
+                    "off += 4",
+                    f"if n > end - off: {short('n')}",
+                    f"{v} = buf[off:off + n]",
+                    "off += (n + 3) & ~3",
+                ]
+                if isinstance(var, _String):
+                    body.append(f"{v} = {v}.decode('utf-8', 'replace')")
             else:
-                values.append(None)
-        return self.cls(*values), off
+                env[f"V{k}"] = var
+                body.append(f"{v}, off = V{k}.decode(buf, off, end)")
+        for t, (steps, size) in enumerate(self.tail_steps):
+            st, convs, _ = steps[0]
+            env[f"T{t}"] = st
+            v = f"v{len(names)}"
+            names.append(v)
+            body.append(f"if off + {size} <= end:")
+            body.append(f"    {v}, = T{t}.unpack_from(buf, off)")
+            for i, conv in convs:
+                env[f"TC{t}_{i}"] = conv
+                body.append(f"    {v} = TC{t}_{i}({v})")
+            body.append(f"    off += {size}")
+            body.append("else:")
+            body.append(f"    {v} = None")
+        args = ", ".join(names)
+        lines = "\n    ".join(body)
+        src = (
+            f"def decode_at(buf, off, end):\n    {lines}\n    return cls({args}), off\n"
+            f"def decode(buf, off, end):\n    {lines}\n    return cls({args})\n"
+        )
+        exec(compile(src, f"<codec {name}>", "exec"), env)
+        return env["decode_at"], env["decode"]
 
     def encode(self, record: Any) -> bytes:
         parts: list[bytes] = []

@@ -1,3 +1,13 @@
 """Record declarations. Importing this package registers every record type."""
 
-from flowrt.sflow.records import counters, flow, host  # noqa: F401
+from flowrt.sflow.records import (  # noqa: F401
+    app,
+    app_counters,
+    counters,
+    counters_ext,
+    flow,
+    flow_ext,
+    host,
+    vendor,
+    virt,
+)

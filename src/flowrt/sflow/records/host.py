@@ -120,3 +120,96 @@ class HostNetIO:
     pkts_out: U32
     errs_out: U32
     drops_out: U32
+
+
+# --- MIB-II protocol groups (RFC 1213 / RFC 4293 names, snake_case) -----------------
+
+
+@counter_record(0, 2007, "mib2_ip_group")
+@dataclass(slots=True)
+class Mib2IpGroup:
+    ip_forwarding: U32
+    ip_default_ttl: U32
+    ip_in_receives: U32
+    ip_in_hdr_errors: U32
+    ip_in_addr_errors: U32
+    ip_forw_datagrams: U32
+    ip_in_unknown_protos: U32
+    ip_in_discards: U32
+    ip_in_delivers: U32
+    ip_out_requests: U32
+    ip_out_discards: U32
+    ip_out_no_routes: U32
+    ip_reasm_timeout: U32
+    ip_reasm_reqds: U32
+    ip_reasm_oks: U32
+    ip_reasm_fails: U32
+    ip_frag_oks: U32
+    ip_frag_fails: U32
+    ip_frag_creates: U32
+
+
+@counter_record(0, 2008, "mib2_icmp_group")
+@dataclass(slots=True)
+class Mib2IcmpGroup:
+    """Note the asymmetry of the spec: there is no icmp_in_timestamp_reps."""
+
+    icmp_in_msgs: U32
+    icmp_in_errors: U32
+    icmp_in_dest_unreachs: U32
+    icmp_in_time_excds: U32
+    icmp_in_param_probs: U32
+    icmp_in_src_quenchs: U32
+    icmp_in_redirects: U32
+    icmp_in_echos: U32
+    icmp_in_echo_reps: U32
+    icmp_in_timestamps: U32
+    icmp_in_addr_masks: U32
+    icmp_in_addr_mask_reps: U32
+    icmp_out_msgs: U32
+    icmp_out_errors: U32
+    icmp_out_dest_unreachs: U32
+    icmp_out_time_excds: U32
+    icmp_out_param_probs: U32
+    icmp_out_src_quenchs: U32
+    icmp_out_redirects: U32
+    icmp_out_echos: U32
+    icmp_out_echo_reps: U32
+    icmp_out_timestamps: U32
+    icmp_out_timestamp_reps: U32
+    icmp_out_addr_masks: U32
+    icmp_out_addr_mask_reps: U32
+
+
+@counter_record(0, 2009, "mib2_tcp_group")
+@dataclass(slots=True)
+class Mib2TcpGroup:
+    """``tcp_rto_min``/``tcp_rto_max`` in ms; ``tcp_max_conn`` 0xFFFFFFFF = dynamic (-1)."""
+
+    tcp_rto_algorithm: U32
+    tcp_rto_min: U32
+    tcp_rto_max: U32
+    tcp_max_conn: U32
+    tcp_active_opens: U32
+    tcp_passive_opens: U32
+    tcp_attempt_fails: U32
+    tcp_estab_resets: U32
+    tcp_curr_estab: U32
+    tcp_in_segs: U32
+    tcp_out_segs: U32
+    tcp_retrans_segs: U32
+    tcp_in_errs: U32
+    tcp_out_rsts: U32
+    tcp_in_csum_errs: U32
+
+
+@counter_record(0, 2010, "mib2_udp_group")
+@dataclass(slots=True)
+class Mib2UdpGroup:
+    udp_in_datagrams: U32
+    udp_no_ports: U32
+    udp_in_errors: U32
+    udp_out_datagrams: U32
+    udp_rcvbuf_errors: U32
+    udp_sndbuf_errors: U32
+    udp_in_csum_errors: U32

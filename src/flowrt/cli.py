@@ -1,0 +1,340 @@
+"""The ``flowrt`` command.
+
+``flowrt decode`` is the everyday debugging tool: it prints datagrams from a capture
+file or a live UDP port in sflowtool's text format (what sFlow users already read),
+or as one JSON object per datagram (a faithful dump of what our decoder produced, for
+scripts and bug reports). ``flowrt run`` starts the collector; until the server
+exists it only listens and prints a one-line summary per datagram.
+
+Exit status: 0 done (for the listeners, Ctrl-C is the normal way to stop), 1 a file
+or socket that cannot be used (one line on stderr, never a traceback), 2 bad usage,
+130 a file decode interrupted by Ctrl-C before it finished.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import os
+import sys
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from flowrt.sflow import DecodeError, decode_datagram, tag_text
+from flowrt.sflow.model import (
+    SAMPLE_COUNTERS,
+    SAMPLE_COUNTERS_EXPANDED,
+    SAMPLE_DISCARD,
+    SAMPLE_FLOW,
+    SAMPLE_FLOW_EXPANDED,
+    CounterSample,
+    Datagram,
+    DiscardSample,
+    FlowSample,
+)
+from flowrt.sources import CaptureError, ReceivedDatagram, UdpReceiver, read_pcap
+
+PROG = "flowrt"
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+DEFAULT_SFLOW_PORT = 6343
+STDIN_NAME = "-"
+
+# ``-D`` properties ``flowrt run`` understands today (sFlow-RT names).
+PROP_SFLOW_PORT = "sflow.port"
+PROP_SFLOW_HOSTNAME = "sflow.hostname"
+
+
+# -- JSON dump -------------------------------------------------------------------------
+
+# Samples carry no tag attribute: the tag is the sample type plus the encoding used.
+_SAMPLE_TAGS: dict[tuple[type, bool], tuple[int, str]] = {
+    (FlowSample, False): (SAMPLE_FLOW, "flow_sample"),
+    (FlowSample, True): (SAMPLE_FLOW_EXPANDED, "flow_sample_expanded"),
+    (CounterSample, False): (SAMPLE_COUNTERS, "counters_sample"),
+    (CounterSample, True): (SAMPLE_COUNTERS_EXPANDED, "counters_sample_expanded"),
+    (DiscardSample, False): (SAMPLE_DISCARD, "discarded_packet"),
+}
+
+
+def to_json(value: Any) -> Any:
+    """A JSON-ready copy of a decoded value: dataclasses become dicts, bytes hex.
+
+    Every dataclass gets ``type`` (its class name); records and samples also get
+    ``tag`` (``enterprise:format``) and, where known, ``name`` (the spec's structure
+    name), so the dump says what each object is without our source code at hand.
+    """
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).hex()
+    if isinstance(value, list | tuple):
+        return [to_json(item) for item in value]
+    if isinstance(value, DecodeError):
+        return {
+            "reason": value.reason,
+            "offset": value.offset,
+            "tag": None if value.tag is None else tag_text(value.tag),
+            "length": value.length,
+            "sample_index": value.sample_index,
+        }
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out: dict[str, Any] = {"type": type(value).__name__}
+        out.update(_tag_and_name(value))
+        for f in dataclasses.fields(value):
+            if f.name == "tag" and "tag" in out:
+                continue  # UnknownRecord/UnknownSample: already written as text
+            out[f.name] = to_json(getattr(value, f.name))
+        return out
+    return value
+
+
+def _tag_and_name(value: Any) -> dict[str, str]:
+    kind = _SAMPLE_TAGS.get((type(value), getattr(value, "expanded", False)))
+    if kind is not None:
+        return {"tag": tag_text(kind[0]), "name": kind[1]}
+    tag = getattr(type(value), "TAG", None)
+    if tag is None and not isinstance(value, Datagram):
+        tag = getattr(value, "tag", None)  # unknown records and samples keep theirs raw
+    if not isinstance(tag, int):
+        return {}
+    name = getattr(type(value), "NAME", None)
+    return {"tag": tag_text(tag), "name": name} if name else {"tag": tag_text(tag)}
+
+
+def json_line(envelope: dict[str, Any], payload: bytes) -> str:
+    """One datagram as a JSON line: the envelope plus ``datagram`` or ``error``."""
+    out = dict(envelope, size=len(payload))
+    try:
+        out["datagram"] = to_json(decode_datagram(payload))
+    except DecodeError as err:
+        out["error"] = to_json(err)
+    return json.dumps(out)
+
+
+def text_lines(payload: bytes, **envelope: Any) -> list[str]:
+    """sflowtool's text for one datagram (``envelope``: source_ip, pcap/receive time)."""
+    try:
+        from flowrt.sflow.sflowtool import format_datagram
+    except ModuleNotFoundError as err:  # only while the printer is being written
+        raise _Failure(f"text output is unavailable ({err}); use --json") from None
+    try:
+        dgram: Datagram | None = decode_datagram(payload)
+        error = None
+    except DecodeError as err:
+        dgram, error = None, err
+    return format_datagram(dgram, size=len(payload), raw=payload, error=error, **envelope)
+
+
+# -- commands --------------------------------------------------------------------------
+
+
+def _decode_file(args: argparse.Namespace) -> int:
+    source = sys.stdin.buffer if args.file == STDIN_NAME else args.file
+    reader = read_pcap(source, args.port)
+    emit = _emitter(args.json)
+    with reader:
+        for n, captured in enumerate(reader, 1):
+            if args.json:
+                envelope = {
+                    "source": captured.source,
+                    "source_port": captured.source_port,
+                    "destination": captured.destination,
+                    "destination_port": captured.destination_port,
+                    "pcap_time": captured.timestamp,
+                }
+                emit(json_line(envelope, captured.payload))
+            else:
+                emit(text_lines(captured.payload, source_ip=None, pcap_time=captured.timestamp))
+            if n == args.count:
+                break
+    return EXIT_OK
+
+
+def _decode_live(args: argparse.Namespace) -> int:
+    receiver = _listen(args.bind, args.port)
+    emit = _emitter(args.json, flush=True)
+    with receiver:
+        try:
+            for n, received in enumerate(receiver, 1):
+                if args.json:
+                    envelope = {
+                        "source": received.source,
+                        "source_port": received.source_port,
+                        "receive_time": received.receive_time,
+                    }
+                    emit(json_line(envelope, received.payload))
+                else:
+                    emit(
+                        text_lines(
+                            received.payload,
+                            source_ip=received.source,
+                            receive_time=received.receive_time,
+                        )
+                    )
+                if n == args.count:
+                    break
+        except KeyboardInterrupt:
+            pass
+        _report_drops(receiver)
+    return EXIT_OK
+
+
+def _emitter(as_json: bool, flush: bool = False) -> Callable[[str | Iterable[str]], None]:
+    write = sys.stdout.write
+
+    def emit(lines: str | Iterable[str]) -> None:
+        write(lines + "\n" if isinstance(lines, str) else "".join(f"{x}\n" for x in lines))
+        if flush:
+            sys.stdout.flush()
+
+    return emit
+
+
+def _listen(hostname: str, port: int) -> UdpReceiver:
+    try:
+        receiver = UdpReceiver(hostname, port)
+    except OSError as err:
+        where = f"[{hostname}]:{port}" if ":" in hostname else f"{hostname or '*'}:{port}"
+        raise _Failure(f"cannot listen on UDP {where}: {err.strerror or err}") from None
+    host, bound = receiver.address
+    print(
+        f"{PROG}: listening on UDP {host or '*'} port {bound}"
+        f" (receive buffer {receiver.receive_buffer} bytes)",
+        file=sys.stderr,
+        flush=True,
+    )
+    return receiver
+
+
+def _report_drops(receiver: UdpReceiver) -> None:
+    drops = receiver.proc_drops()
+    if drops is None:
+        drops = receiver.kernel_drops
+    if drops:
+        print(f"{PROG}: the kernel dropped {drops} datagrams on this socket", file=sys.stderr)
+
+
+def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    props = dict(item.partition("=")[::2] for item in args.define or ())
+    try:
+        port = _port(props.get(PROP_SFLOW_PORT, str(DEFAULT_SFLOW_PORT)))
+    except argparse.ArgumentTypeError as err:
+        parser.error(f"-D{PROP_SFLOW_PORT}: {err}")
+    receiver = _listen(props.get(PROP_SFLOW_HOSTNAME, ""), port)
+    try:
+        asyncio.run(_serve(receiver))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        _report_drops(receiver)
+        receiver.close()
+    return EXIT_OK
+
+
+async def _serve(receiver: UdpReceiver) -> None:
+    """Print a summary per datagram until cancelled (Ctrl-C)."""
+    receiver.add_to_loop(asyncio.get_running_loop(), _print_summary)
+    await asyncio.Event().wait()
+
+
+def _print_summary(received: ReceivedDatagram) -> None:
+    head = f"source={received.source} size={len(received.payload)}"
+    try:
+        d = decode_datagram(received.payload)
+    except DecodeError as err:
+        print(f"{head} error={err.reason!r}", flush=True)
+        return
+    problems = f" errors={len(d.errors)}" if d.errors else ""
+    print(
+        f"{head} agent={d.agent} sub_agent={d.sub_agent_id} seq={d.sequence}"
+        f" samples={len(d.samples)}{problems}",
+        flush=True,
+    )
+
+
+# -- argument parsing ------------------------------------------------------------------
+
+
+class _Failure(Exception):
+    """An expected failure: reported as one line on stderr, exit status 1."""
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 0xFFFF:
+        raise argparse.ArgumentTypeError(f"port out of range: {port}")
+    return port
+
+
+def _count(text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if count < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return count
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description="Real-time sFlow analytics.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    decode = commands.add_parser(
+        "decode",
+        help="print sFlow datagrams from a capture file or a UDP port",
+        description="Print sFlow datagrams in sflowtool's text format, or as JSON lines.",
+    )
+    decode.add_argument(
+        "file", nargs="?", metavar="FILE", help="pcap or pcapng capture ('-' for stdin)"
+    )
+    decode.add_argument(
+        "--port", type=_port,
+        help="without FILE: listen on this UDP port (like sflowtool -p);"
+        " with FILE: only datagrams sent to this port",
+    )
+    decode.add_argument(
+        "--bind", default="", metavar="ADDR",
+        help="address to listen on (default: all, IPv4 and IPv6)",
+    )
+    decode.add_argument("--count", type=_count, metavar="N", help="stop after N datagrams")
+    decode.add_argument("--json", action="store_true", help="one JSON object per datagram")
+    run = commands.add_parser(
+        "run", help="start the collector", description="Start the sFlow collector."
+    )
+    run.add_argument(
+        "-D", dest="define", action="append", metavar="NAME=VALUE",
+        help=f"system property, e.g. -D{PROP_SFLOW_PORT}=6343 -D{PROP_SFLOW_HOSTNAME}=",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "run":
+            return _run(args, parser)
+        if args.file is None and args.port is None:
+            parser.error("decode needs a FILE or --port")
+        if args.file is not None and args.bind:
+            parser.error("--bind only applies when listening (no FILE)")
+        return _decode_file(args) if args.file is not None else _decode_live(args)
+    except (CaptureError, _Failure) as err:
+        sys.stdout.flush()
+        print(f"{PROG}: {err}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (``| head``): stop quietly, and keep Python's exit-time
+        # flush from hitting the closed pipe again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,223 @@
+"""System properties: sFlow-RT's ``-Dname=value`` settings, with defaults in one table.
+
+Operators already know sFlow-RT's property names and the places they come from, so
+FlowRT reads the same ones from the same places. Sources, in increasing precedence:
+
+1. the defaults in :data:`KNOWN_PROPERTIES`;
+2. property files: ``conf.d/*.conf`` under the working directory (sorted by name, as
+   the sFlow-RT packages install them), then the files named by ``system.propertyFiles``
+   (comma separated, in order);
+3. the environment: ``RTPROP="-Da=b -Dc=d"`` as sFlow-RT's launcher reads it, then
+   ``FLOWRT_<NAME>`` for *known* properties only (``FLOWRT_HTTP_PORT`` → ``http.port``:
+   upper case, ``.`` and ``-`` become ``_``; the reverse mapping is ambiguous for
+   arbitrary app names, so unknown names must use RTPROP or ``-D``);
+4. ``-Dname=value`` command-line arguments.
+
+Unknown names are accepted and kept: apps read their own namespaced properties
+(``ddos_protect.*``) through ``getSystemProperty``. Values are strings, as in Java;
+the typed getters check them and raise :class:`ConfigError` naming the property.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+CONF_DIR = "conf.d"
+CONF_GLOB = "*.conf"
+ENV_RTPROP = "RTPROP"
+ENV_PREFIX = "FLOWRT_"
+DEFINE_PREFIX = "-D"
+_TRUE = frozenset({"yes", "true", "on", "1"})
+_FALSE = frozenset({"no", "false", "off", "0"})
+
+
+class ConfigError(ValueError):
+    """A property value that cannot be used, or a property file that cannot be read."""
+
+
+@dataclass(frozen=True, slots=True)
+class PropertySpec:
+    """One known property: its sFlow-RT name, default (``None`` = unset) and meaning."""
+
+    name: str
+    default: str | None
+    description: str
+
+
+KNOWN_PROPERTIES: tuple[PropertySpec, ...] = (
+    PropertySpec("http.hostname", None, "HTTP bind address (all interfaces when unset)"),
+    PropertySpec("http.port", "8008", "HTTP TCP port"),
+    PropertySpec("http.readonly", "no", "yes = refuse modifying PUT/POST/DELETE requests (403)"),
+    PropertySpec("http.log", "no", "yes = log every HTTP request"),
+    PropertySpec("http.html", "yes", "no = do not serve HTML pages"),
+    PropertySpec("http.html.redirect", "./html/index.html", "page that / redirects to"),
+    PropertySpec("http.rest", "yes", "no = disable the REST API"),
+    PropertySpec("http.json.indent", "0", "JSON pretty-print indent (0 = compact)"),
+    PropertySpec("sflow.port", "6343", "UDP port for sFlow datagrams"),
+    PropertySpec("sflow.hostname", None, "sFlow UDP bind address (all interfaces when unset)"),
+    PropertySpec("sflow.file", None, "replay sFlow from this pcap file instead of listening"),
+    PropertySpec("sflow.rcvpktsbuffer", "1000", "UDP receive buffer, in ~2 KB datagrams"),
+    PropertySpec("events.max", "1000", "event log size"),
+    PropertySpec("flows.max", "1000", "completed-flow log size"),
+    PropertySpec("script.file", None, "comma list of standalone scripts to run at startup"),
+    PropertySpec("script.store", "store", "directory for storeSet/storeGet"),
+    PropertySpec("system.propertyFiles", None, "comma list of extra property files"),
+    PropertySpec("dns.servers", None, "comma list of DNS servers for the dns: key function"),
+    PropertySpec("prometheus.type", "no", "yes = add # TYPE lines to Prometheus output"),
+    PropertySpec("prometheus.metric.prefix", "sflow_", "Prometheus metric name prefix"),
+    PropertySpec("bgp.start", "no", "yes = start the BGP speaker"),
+    PropertySpec("bgp.port", "1179", "BGP TCP listen port"),
+    PropertySpec("flowrt.replay.speed", "0", "sflow.file pace: 1 = capture pace, 0 = fast"),
+    PropertySpec("flowrt.app.dir", "app", "directory of installed apps (app/<name>/...)"),
+    PropertySpec("flowrt.agents.max", "10000", "most sFlow agents tracked at once"),
+    PropertySpec("flowrt.agents.timeout", "3600", "seconds before an idle agent is forgotten"),
+    PropertySpec("flowrt.datasources.max", "4096", "most data sources tracked per agent"),
+)
+
+_SPECS = {spec.name: spec for spec in KNOWN_PROPERTIES}
+_ENV_NAMES = {ENV_PREFIX + s.name.upper().replace(".", "_").replace("-", "_"): s.name
+              for s in KNOWN_PROPERTIES}
+
+
+def parse_defines(args: Iterable[str]) -> tuple[dict[str, str], list[str]]:
+    """Split ``-Dname=value`` arguments from the rest (``-Dname`` alone means ``""``)."""
+    props: dict[str, str] = {}
+    rest: list[str] = []
+    for arg in args:
+        if arg.startswith(DEFINE_PREFIX) and len(arg) > len(DEFINE_PREFIX):
+            name, _, value = arg[len(DEFINE_PREFIX):].partition("=")
+            props[name.strip()] = value
+        else:
+            rest.append(arg)
+    return props, rest
+
+
+def parse_property_lines(text: str, origin: str = "<text>") -> dict[str, str]:
+    """``key=value`` (or ``key: value``) lines; ``#`` and ``!`` start comments, as in Java."""
+    props: dict[str, str] = {}
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line[0] in "#!":
+            continue
+        cut = min((i for i in (line.find("="), line.find(":")) if i >= 0), default=-1)
+        if cut <= 0:
+            raise ConfigError(f"{origin}:{number}: expected name=value, got {raw.strip()!r}")
+        props[line[:cut].strip()] = line[cut + 1:].strip()
+    return props
+
+
+def read_property_file(path: Path) -> dict[str, str]:
+    """One property file; an unreadable file is a :class:`ConfigError` naming it."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read property file {path}: {exc.strerror}") from exc
+    return parse_property_lines(text, str(path))
+
+
+def _environment_layer(environ: Mapping[str, str]) -> dict[str, str]:
+    props: dict[str, str] = {}
+    if environ.get(ENV_RTPROP):
+        try:
+            words = shlex.split(environ[ENV_RTPROP])
+        except ValueError as exc:
+            raise ConfigError(f"{ENV_RTPROP}: {exc}") from exc
+        props.update(parse_defines(words)[0])
+    for env_name, prop_name in _ENV_NAMES.items():
+        if env_name in environ:
+            props[prop_name] = environ[env_name]
+    return props
+
+
+class Properties:
+    """The merged system properties; defaults come from :data:`KNOWN_PROPERTIES`."""
+
+    def __init__(self, values: Mapping[str, str] | None = None) -> None:
+        self._values: dict[str, str] = dict(values or {})
+
+    @classmethod
+    def load(
+        cls,
+        args: Iterable[str] = (),
+        environ: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> tuple[Properties, list[str]]:
+        """Merge every source (see the module docstring); return the non ``-D`` arguments."""
+        environ = os.environ if environ is None else environ
+        cwd = Path.cwd() if cwd is None else cwd
+        cli, rest = parse_defines(args)
+        env = _environment_layer(environ)
+        files: dict[str, str] = {}
+        conf_dir = cwd / CONF_DIR
+        if conf_dir.is_dir():
+            for path in sorted(conf_dir.glob(CONF_GLOB)):
+                files.update(read_property_file(path))
+        extra = cli.get("system.propertyFiles") or env.get("system.propertyFiles") or files.get(
+            "system.propertyFiles")
+        for name in (extra or "").split(","):
+            if name.strip():
+                path = Path(name.strip())
+                files.update(read_property_file(path if path.is_absolute() else cwd / path))
+        return cls({**files, **env, **cli}), rest
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        """The raw string, as ``getSystemProperty`` returns it (``None`` when unset)."""
+        if name in self._values:
+            return self._values[name]
+        spec = _SPECS.get(name)
+        if spec is not None and spec.default is not None:
+            return spec.default
+        return default
+
+    def set(self, name: str, value: str) -> None:
+        """Override one property at run time (tests, the composition root)."""
+        self._values[name] = str(value)
+
+    def get_str(self, name: str, default: str | None = None) -> str | None:
+        """Same as :meth:`get`; named for symmetry with the typed getters."""
+        return self.get(name, default)
+
+    def get_int(self, name: str, default: int | None = None) -> int | None:
+        """An integer property; a non-integer value is a :class:`ConfigError`."""
+        raw = self.get(name)
+        if raw is None or raw.strip() == "":
+            return default
+        try:
+            return int(raw.strip())
+        except ValueError:
+            raise ConfigError(f"property {name}={raw!r} is not an integer") from None
+
+    def get_float(self, name: str, default: float | None = None) -> float | None:
+        """A number property; a non-numeric value is a :class:`ConfigError`."""
+        raw = self.get(name)
+        if raw is None or raw.strip() == "":
+            return default
+        try:
+            return float(raw.strip())
+        except ValueError:
+            raise ConfigError(f"property {name}={raw!r} is not a number") from None
+
+    def get_bool(self, name: str, default: bool | None = None) -> bool | None:
+        """yes/no, true/false, on/off or 1/0 (any case), as sFlow-RT's settings use."""
+        raw = self.get(name)
+        if raw is None or raw.strip() == "":
+            return default
+        word = raw.strip().lower()
+        if word in _TRUE:
+            return True
+        if word in _FALSE:
+            return False
+        raise ConfigError(f"property {name}={raw!r} is not yes/no/true/false")
+
+    def names(self) -> list[str]:
+        """Every property with a value (set or defaulted), sorted: getSystemPropertyNames."""
+        defaulted = {s.name for s in KNOWN_PROPERTIES if s.default is not None}
+        return sorted(defaulted | set(self._values))
+
+    def as_dict(self) -> dict[str, str]:
+        """Every property with a value, for diagnostics."""
+        return {name: value for name in self.names() if (value := self.get(name)) is not None}
