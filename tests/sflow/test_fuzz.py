@@ -43,14 +43,26 @@ def fuzz_settings(examples: int) -> settings:
 FUZZ = fuzz_settings(100)
 
 
-def decode_or_error(data: bytes) -> Datagram | DecodeError:
-    """Decode, turning only DecodeError into a value; anything else fails the test."""
+def _timed_decode(data: bytes) -> tuple[Datagram | DecodeError, float]:
     started = time.perf_counter()
     try:
         result: Datagram | DecodeError = decode_datagram(data)
     except DecodeError as err:
         result = err
-    elapsed = time.perf_counter() - started
+    return result, time.perf_counter() - started
+
+
+def decode_or_error(data: bytes) -> Datagram | DecodeError:
+    """Decode, turning only DecodeError into a value; anything else fails the test.
+
+    A decode slower than MAX_DECODE_SECONDS is retried before failing: on a shared
+    machine one slow run is noise (GC, scheduling), three slow runs are a hang.
+    """
+    result, elapsed = _timed_decode(data)
+    for _ in range(2):
+        if elapsed < MAX_DECODE_SECONDS:
+            break
+        elapsed = min(elapsed, _timed_decode(data)[1])
     assert elapsed < MAX_DECODE_SECONDS, f"decoding {len(data)} bytes took {elapsed:.2f}s"
     if isinstance(result, Datagram):
         for err in result.errors:

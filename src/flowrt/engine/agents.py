@@ -59,7 +59,7 @@ class Outcome(Enum):
     RESTART = "restart"
 
 
-def _uptime_backwards(last: int, now: int) -> bool:
+def uptime_went_backwards(last: int, now: int) -> bool:
     """Uptime went back by more than reordering explains, and it is not a 32-bit wrap."""
     if now >= last - UPTIME_SLACK_MS:
         return False
@@ -87,7 +87,7 @@ class SequenceTracker:
         last = self.last
         if last is None:
             return self._restart(seq, uptime, Outcome.FIRST)
-        if uptime is not None and self.last_uptime is not None and _uptime_backwards(
+        if uptime is not None and self.last_uptime is not None and uptime_went_backwards(
             self.last_uptime, uptime
         ):
             return self._restart(seq, uptime, Outcome.RESTART)
@@ -274,7 +274,9 @@ class AgentTable:
             agent.record_error(error.reason)
         return agent
 
-    def _datasource(self, agent: AgentStats, source_type: int, index: int) -> DataSourceStats | None:
+    def _datasource(
+        self, agent: AgentStats, source_type: int, index: int
+    ) -> DataSourceStats | None:
         name = datasource_name(source_type, index)
         ds = agent.datasources.get(name)
         if ds is None:

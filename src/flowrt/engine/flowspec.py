@@ -112,7 +112,7 @@ def _expression_list(name: str, raw: object) -> list[str]:
 
 def _number(name: str, raw: object, default: float) -> float:
     if raw is None:
-        return default
+        return float(default)
     if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
         raise FlowSpecError(f"'{name}' must be a number, got {raw!r}")
     return float(raw)
@@ -179,7 +179,7 @@ class FlowSpec:
             raise FlowSpecError("'fs' must be a string")
         n = round(_number("n", body.get("n"), DEFAULT_N))
         t = _number("t", body.get("t"), DEFAULT_T)
-        active_timeout = _number("activeTimeout", body.get("activeTimeout"), 60)
+        active_timeout = _number("activeTimeout", body.get("activeTimeout"), DEFAULT_ACTIVE_TIMEOUT)
         if active_timeout <= 0:
             raise FlowSpecError("'activeTimeout' must be positive")
         agg_mode = body.get("aggMode")

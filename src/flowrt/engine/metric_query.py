@@ -344,13 +344,14 @@ def table_query(
         if not accept(index, agent, ds):
             continue
         found = [index.lookup(agent, col.datasource or ds, col.name) for col in columns]
-        if any(p is None and col.modifier != TABLE_NULL for p, col in zip(found, columns)):
+        pairs = list(zip(found, columns, strict=True))
+        if any(p is None and col.modifier != TABLE_NULL for p, col in pairs):
             continue
         identity = tuple((p.agent, p.datasource) if p else None for p in found)
         if identity in seen or all(p is None for p in found):
             continue
         seen.add(identity)
-        rows.append([_cell(p, col.text, now) if p else None for p, col in zip(found, columns)])
+        rows.append([_cell(p, col.text, now) if p else None for p, col in pairs])
     sort_at = next((i for i, col in enumerate(columns) if col.modifier == TABLE_SORT), None)
     if sort_at is not None:
         n = columns[sort_at].sort_n

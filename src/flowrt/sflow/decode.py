@@ -84,7 +84,9 @@ def decode_datagram(data: bytes) -> Datagram:
     off += 16
     samples: list[Sample] = []
     errors: list[DecodeError] = []
-    dgram = Datagram(agent, sub_agent, sequence, uptime, samples, SFLOW_VERSION_5, errors)
+    dgram = Datagram(
+        agent, sub_agent, sequence, uptime, samples, SFLOW_VERSION_5, errors, count
+    )
     for index in range(count):
         if off + 8 > end:
             errors.append(DecodeError("sample header runs past the end", off, sample_index=index))
@@ -120,6 +122,7 @@ def decode_datagram(data: bytes) -> Datagram:
             samples.append(partial.sample)
             err = partial.error
             err.sample_index = index
+            err.partial = True
             errors.append(err)
         except DecodeError as err:
             err.sample_index = index

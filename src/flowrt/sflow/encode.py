@@ -72,7 +72,9 @@ def encode_sample(sample: Any) -> bytes:
         return _tlv(1, head + _records(sample.records, FLOW_RECORDS))
     if isinstance(sample, CounterSample):
         if sample.expanded:
-            head = struct.pack(">3I", sample.sequence, sample.source_id_type, sample.source_id_index)
+            head = struct.pack(
+                ">3I", sample.sequence, sample.source_id_type, sample.source_id_index
+            )
             return _tlv(4, head + _records(sample.records, COUNTER_RECORDS))
         head = struct.pack(
             ">2I", sample.sequence, _compact_source(sample.source_id_type, sample.source_id_index)

@@ -11,6 +11,8 @@ class DecodeError(ValueError):
     ``tag`` and ``length`` name the structure being read when it failed (a sample or
     record tag as ``enterprise << 12 | format``), when known. ``sample_index`` is the
     index of the sample that failed, or ``None`` for a datagram-level failure.
+    ``partial`` is true when the failing sample was kept with the records decoded before
+    the fault (a record-level failure inside a well-framed sample).
     """
 
     def __init__(
@@ -21,6 +23,7 @@ class DecodeError(ValueError):
         tag: int | None = None,
         length: int | None = None,
         sample_index: int | None = None,
+        partial: bool = False,
     ) -> None:
         super().__init__(reason)
         self.reason = reason
@@ -28,6 +31,7 @@ class DecodeError(ValueError):
         self.tag = tag
         self.length = length
         self.sample_index = sample_index
+        self.partial = partial
 
     def __repr__(self) -> str:
         return f"DecodeError({self.reason!r}, offset={self.offset})"

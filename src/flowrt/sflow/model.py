@@ -104,6 +104,9 @@ class Datagram:
     samples: list[Sample]
     version: int = 5
     errors: list[DecodeError] = field(default_factory=list)
+    #: the sample count in the header; more than ``len(samples)`` when decoding stopped
+    #: early. Not compared: an encoder always writes ``len(samples)``.
+    announced_samples: int = field(default=0, compare=False)
 
 
 def interface_text(fmt: int, value: int) -> str:

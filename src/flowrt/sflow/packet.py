@@ -59,9 +59,11 @@ after ``MAX_LAYERS`` layers.
 
 from __future__ import annotations
 
+import ast
 import socket
 import struct
 from collections.abc import Callable, Sequence
+from functools import partial
 
 # sampled_header.header_protocol (sFlow v5 sampled_header, "header_protocol")
 HEADER_ETHERNET = 1
@@ -183,19 +185,18 @@ def locate(protocol: int, header: bytes) -> Layers:
                     return _E6T
                 if proto == IPPROTO_UDP and (b[56] << 8 | b[57]) not in _TUNNEL_PORTS:
                     return _E6U
-        elif etype == ETHERTYPE_VLAN:
-            if (
-                len(b) >= 42
-                and b[16] == 0x08  # inner EtherType 0x0800
-                and b[17] == 0x00
-                and b[18] == _IP4_NO_OPTIONS
-                and not (b[24] & 0x1F or b[25])
-            ):
-                proto = b[27]
-                if proto == IPPROTO_TCP:
-                    return _EQ4T
-                if proto == IPPROTO_UDP and (b[40] << 8 | b[41]) not in _TUNNEL_PORTS:
-                    return _EQ4U
+        elif etype == ETHERTYPE_VLAN and (
+            len(b) >= 42
+            and b[16] == 0x08  # inner EtherType 0x0800
+            and b[17] == 0x00
+            and b[18] == _IP4_NO_OPTIONS
+            and not (b[24] & 0x1F or b[25])
+        ):
+            proto = b[27]
+            if proto == IPPROTO_TCP:
+                return _EQ4T
+            if proto == IPPROTO_UDP and (b[40] << 8 | b[41]) not in _TUNNEL_PORTS:
+                return _EQ4U
     return walk_layers(protocol, header)
 
 
@@ -661,24 +662,86 @@ def _first_ip(kinds: str) -> int:
     return i4 if i6 < 0 or i4 < i6 else i6
 
 
-# What parse_header does for one layer string: (stack, index of the outermost IP layer,
-# filler per layer). Memoised; bounded so hostile traffic cannot grow it without limit.
-_Plan = tuple[str, int, tuple[_Filler, ...]]
-_PLANS: dict[str, _Plan] = {}
-_PLAN_CACHE_LIMIT = 4096
-
-
-def _plan(kinds: str) -> _Plan:
+def _depths(kinds: str) -> list[int]:
+    """Depth of each layer among the layers of its kind: "eqq4" -> [0, 0, 1, 0]."""
     seen: dict[str, int] = {}
-    fillers = []
+    depths = []
     for kind in kinds:
         depth = seen.get(kind, 0)
         seen[kind] = depth + 1
-        fillers.append(_filler(kind, depth))
-    plan = (stack_of(kinds), _first_ip(kinds), tuple(fillers))
-    if len(_PLANS) < _PLAN_CACHE_LIMIT:
-        _PLANS[kinds] = plan
-    return plan
+        depths.append(depth)
+    return depths
+
+
+def _parse_layers(
+    kinds: str, b: bytes, offs: Sequence[int], aux: Sequence[int], frame_length: int, stripped: int
+) -> dict[str, object]:
+    """parse_header for any layer string, layer by layer (the uncompiled fallback)."""
+    out: dict[str, object] = {"bytes": frame_length, "stripped": stripped}
+    if not kinds:
+        return out
+    out["stack"] = stack_of(kinds)
+    ip_at = _first_ip(kinds)
+    if ip_at >= 0:
+        out["ip_offset"] = offs[ip_at]
+    for kind, depth, o, a in zip(kinds, _depths(kinds), offs, aux, strict=True):
+        _filler(kind, depth)(out, b, o, a)
+    return out
+
+
+class _BindLayer(ast.NodeTransformer):
+    """Rename ``o``/``a`` in a field expression to layer ``i``'s ``o{i}``/``a{i}``."""
+
+    def __init__(self, i: int) -> None:
+        self.names = {"o": f"o{i}", "a": f"a{i}"}
+
+    def visit_Name(self, node: ast.Name) -> ast.Name:
+        node.id = self.names.get(node.id, node.id)
+        return node
+
+
+def _bind(expr: str, i: int) -> str:
+    return ast.unparse(_BindLayer(i).visit(ast.parse(expr, mode="eval")))
+
+
+_Parser = Callable[[bytes, Sequence[int], Sequence[int], int, int], dict]
+_PARSERS: dict[str, _Parser] = {}
+_PARSER_CACHE_LIMIT = 256  # distinct layer strings compiled; the rest use _parse_layers
+
+
+def _parser(kinds: str) -> _Parser:
+    """parse_header's body for one layer string, compiled into a single dict display.
+
+    Real traffic has a handful of layer strings ("e4t", "eq6u", ...); building each
+    result dict in one expression, with constant keys and no call per layer, is what
+    makes parse_header cheap. Past the cache limit, fall back to the generic walk.
+    """
+    if len(_PARSERS) >= _PARSER_CACHE_LIMIT:
+        return partial(_parse_layers, kinds)
+    count = len(kinds)
+    entries = ["'bytes': frame_length", "'stripped': stripped"]
+    optional = []
+    if kinds:
+        entries.append(f"'stack': {stack_of(kinds)!r}")
+        ip_at = _first_ip(kinds)
+        if ip_at >= 0:
+            entries.append(f"'ip_offset': o{ip_at}")
+    for i, (kind, depth) in enumerate(zip(kinds, _depths(kinds), strict=True)):
+        for name, expr, is_optional in LAYER_FIELDS[kind]:
+            key = key_name(name, depth)
+            if is_optional:
+                optional += [f"    v = {_bind(expr, i)}", f"    if v is not None: out[{key!r}] = v"]
+            else:
+                entries.append(f"{key!r}: {_bind(expr, i)}")
+    lines = ["def parse(b, offs, aux, frame_length, stripped):"]
+    if count:
+        lines.append("    " + "".join(f"o{i}, " for i in range(count)) + "= offs")
+        lines.append("    " + "".join(f"a{i}, " for i in range(count)) + "= aux")
+    lines.append("    out = {" + ", ".join(entries) + "}")
+    lines += optional
+    lines.append("    return out")
+    parse = _PARSERS[kinds] = _compile("parse", "\n".join(lines))
+    return parse
 
 
 def parse_header(
@@ -691,15 +754,8 @@ def parse_header(
     ``EXTRACTORS`` does not have.
     """
     kinds, offs, aux = locate(protocol, header)
-    if not kinds:
-        return {"bytes": frame_length, "stripped": stripped}
-    plan = _PLANS.get(kinds) or _plan(kinds)
-    out: dict[str, object] = {"bytes": frame_length, "stripped": stripped, "stack": plan[0]}
-    if plan[1] >= 0:
-        out["ip_offset"] = offs[plan[1]]
-    for fill, o, a in zip(plan[2], offs, aux):  # noqa: B905 (same length by construction)
-        fill(out, header, o, a)
-    return out
+    parse = _PARSERS.get(kinds) or _parser(kinds)
+    return parse(header, offs, aux, frame_length, stripped)
 
 
 def _stack(b: bytes, layers: Layers) -> str | None:
