@@ -14,12 +14,12 @@ or socket that cannot be used (one line on stderr, never a traceback), 2 bad usa
 from __future__ import annotations
 
 import argparse
-import asyncio
+import contextlib
 import dataclasses
 import json
 import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from flowrt.sflow import DecodeError, decode_datagram, tag_text
@@ -34,7 +34,13 @@ from flowrt.sflow.model import (
     DiscardSample,
     FlowSample,
 )
-from flowrt.sources import CaptureError, ReceivedDatagram, UdpReceiver, read_pcap
+from flowrt.sources import (
+    CapturedDatagram,
+    CaptureError,
+    ReceivedDatagram,
+    UdpReceiver,
+    read_pcap,
+)
 
 PROG = "flowrt"
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -129,65 +135,51 @@ def text_lines(payload: bytes, **envelope: Any) -> list[str]:
 
 
 def _decode_file(args: argparse.Namespace) -> int:
-    source = sys.stdin.buffer if args.file == STDIN_NAME else args.file
-    reader = read_pcap(source, args.port)
-    emit = _emitter(args.json)
-    with reader:
-        for n, captured in enumerate(reader, 1):
-            if args.json:
-                envelope = {
-                    "source": captured.source,
-                    "source_port": captured.source_port,
-                    "destination": captured.destination,
-                    "destination_port": captured.destination_port,
-                    "pcap_time": captured.timestamp,
-                }
-                emit(json_line(envelope, captured.payload))
-            else:
-                emit(text_lines(captured.payload, source_ip=None, pcap_time=captured.timestamp))
-            if n == args.count:
-                break
+    with read_pcap(sys.stdin.buffer if args.file == STDIN_NAME else args.file, args.port) as reader:
+        _print_datagrams(reader, args.json, args.count, flush=False)
     return EXIT_OK
 
 
 def _decode_live(args: argparse.Namespace) -> int:
-    receiver = _listen(args.bind, args.port)
-    emit = _emitter(args.json, flush=True)
-    with receiver:
-        try:
-            for n, received in enumerate(receiver, 1):
-                if args.json:
-                    envelope = {
-                        "source": received.source,
-                        "source_port": received.source_port,
-                        "receive_time": received.receive_time,
-                    }
-                    emit(json_line(envelope, received.payload))
-                else:
-                    emit(
-                        text_lines(
-                            received.payload,
-                            source_ip=received.source,
-                            receive_time=received.receive_time,
-                        )
-                    )
-                if n == args.count:
-                    break
-        except KeyboardInterrupt:
-            pass
+    with _listen(args.bind, args.port) as receiver:
+        # Ctrl-C is how a listener is stopped. Flush per datagram: someone is watching.
+        with contextlib.suppress(KeyboardInterrupt):
+            _print_datagrams(receiver, args.json, args.count, flush=True)
         _report_drops(receiver)
     return EXIT_OK
 
 
-def _emitter(as_json: bool, flush: bool = False) -> Callable[[str | Iterable[str]], None]:
+def _print_datagrams(
+    items: Iterable[CapturedDatagram | ReceivedDatagram], as_json: bool, count: int | None,
+    flush: bool,
+) -> None:
     write = sys.stdout.write
-
-    def emit(lines: str | Iterable[str]) -> None:
-        write(lines + "\n" if isinstance(lines, str) else "".join(f"{x}\n" for x in lines))
+    for n, item in enumerate(items, 1):
+        write(render(item, as_json))
         if flush:
             sys.stdout.flush()
+        if n == count:
+            break
 
-    return emit
+
+def render(item: CapturedDatagram | ReceivedDatagram, as_json: bool) -> str:
+    """One datagram's output, newline-terminated: a JSON line or sflowtool's text.
+
+    The JSON envelope is every field the source knows (a capture's ``timestamp`` is
+    called ``pcap_time``). sflowtool prints "-" as the source of a datagram read from a
+    capture, so the text follows it.
+    """
+    fields = item._asdict()
+    payload = fields.pop("payload")
+    if as_json:
+        if isinstance(item, CapturedDatagram):
+            fields["pcap_time"] = fields.pop("timestamp")
+        return json_line(fields, payload) + "\n"
+    if isinstance(item, CapturedDatagram):
+        lines = text_lines(payload, source_ip=None, pcap_time=item.timestamp)
+    else:
+        lines = text_lines(payload, source_ip=item.source, receive_time=item.receive_time)
+    return "".join(f"{line}\n" for line in lines)
 
 
 def _listen(hostname: str, port: int) -> UdpReceiver:
@@ -215,16 +207,24 @@ def _report_drops(receiver: UdpReceiver) -> None:
 
 
 def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    props = dict(item.partition("=")[::2] for item in args.define or ())
+    """Listen and summarise: a stand-in until ``flowrt.server`` exists.
+
+    Other ``-D`` properties are accepted and ignored, so sFlow-RT command lines work.
+    """
+    props: dict[str, str] = {}
+    for define in args.define or ():
+        name, _, value = define.partition("=")
+        props[name.strip()] = value
     try:
         port = _port(props.get(PROP_SFLOW_PORT, str(DEFAULT_SFLOW_PORT)))
     except argparse.ArgumentTypeError as err:
         parser.error(f"-D{PROP_SFLOW_PORT}: {err}")
     receiver = _listen(props.get(PROP_SFLOW_HOSTNAME, ""), port)
+    import asyncio  # here, not at the top: the decode commands do not need it
+
     try:
-        asyncio.run(_serve(receiver))
-    except KeyboardInterrupt:
-        pass
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how the server stops
+            asyncio.run(_serve(receiver))
     finally:
         _report_drops(receiver)
         receiver.close()
@@ -233,6 +233,8 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 async def _serve(receiver: UdpReceiver) -> None:
     """Print a summary per datagram until cancelled (Ctrl-C)."""
+    import asyncio
+
     receiver.add_to_loop(asyncio.get_running_loop(), _print_summary)
     await asyncio.Event().wait()
 

@@ -314,8 +314,9 @@ def test_missing_file() -> None:
         (bytes(range(256)) * 4, "not a pcap or pcapng file"),
         (b"\xd4\xc3\xb2\xa1\x02\x00\x04\x00", "truncated in the file header"),
         (b"\x0a\x0d\x0d\x0a\x1c\x00\x00\x00\x00\x00\x00\x00", "bad byte-order magic"),
+        (b"\x0a\x0d\x0d\x0a\x0c\x00\x00\x00\x4d\x3c\x2b\x1a", "block 0xa0d0d0a .* length 12"),
     ],
-    ids=["empty", "tiny", "garbage", "short-header", "pcapng-bad-bom"],
+    ids=["empty", "tiny", "garbage", "short-header", "pcapng-bad-bom", "pcapng-short-shb"],
 )
 def test_not_a_capture_fails_at_open(tmp_path: Path, content: bytes, reason: str) -> None:
     path = tmp_path / "bad.pcap"
@@ -394,3 +395,22 @@ def test_pcapng_packet_on_undeclared_interface(tmp_path: Path) -> None:
     path = write_pcapng(tmp_path / "x.pcapng", blocks)
     with pytest.raises(CaptureError, match="undeclared interface 0"):
         datagrams(path)
+
+
+@pytest.mark.parametrize("kind", ["pcap", "pcapng"])
+def test_corrupted_files_fail_only_with_capture_error(tmp_path: Path, kind: str) -> None:
+    """Random byte damage anywhere: every outcome is datagrams or a CaptureError."""
+    pristine = capture(VLAN_CAPTURE).read_bytes() if kind == "pcap" else _pcapng_bytes(4)
+    rng = random.Random(kind)
+    path = tmp_path / "damaged"
+    failures = 0
+    for _ in range(300):
+        data = bytearray(pristine)
+        for _ in range(rng.randint(1, 8)):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+        path.write_bytes(data[: rng.randrange(len(data) + 1)] if rng.random() < 0.3 else data)
+        try:
+            datagrams(path)
+        except CaptureError:
+            failures += 1
+    assert failures > 0  # the damage was noticed at least sometimes

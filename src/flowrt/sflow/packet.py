@@ -3,9 +3,18 @@
 The engine keys flows by names such as ``ipsource`` or ``tcpflags``; this module turns
 the first bytes of a sampled packet into those names, with sFlow-RT's value formats, so
 the engine can use them as they are. It runs once per flow sample, so it is written for
-speed: no per-field objects, precompiled structs, lookup tables for flag strings.
+speed:
 
-Two ways in, which always agree (a test checks it on every capture):
+* ``locate`` answers the common shapes (Ethernet, optional 802.1Q tag, IPv4 without
+  options or IPv6 without extension headers, TCP or UDP) with a shared constant and
+  walks the header only for the rest;
+* every key is one Python expression (``LAYER_FIELDS``), compiled at import into the
+  extractors, and on first sight of a layer string ("e4t", "eq6u", ...) into a function
+  that builds parse_header's whole dict in one display: no call per field or layer;
+* address and MAC text is memoised (bounded dicts): formatting costs several times a
+  lookup and the same few addresses recur. Results never depend on the caches.
+
+Two ways in, which always agree (tests check it on every capture and truncation):
 
 * ``parse_header(protocol, header, frame_length, stripped) -> dict``: every key the
   header yields. Use it when a flow definition needs many keys, or for display.

@@ -222,7 +222,7 @@ class PcapReader:
     def _block_body(self, order: str, block_type: int, length: int, already: int = 0) -> bytes:
         """Read the rest of a block whose 8-byte header was read; check both length words."""
         start = self._offset - 8 - already
-        if length < PCAPNG_MIN_BLOCK or length % 4 or length > PCAPNG_MAX_BLOCK:
+        if length < PCAPNG_MIN_BLOCK + already or length % 4 or length > PCAPNG_MAX_BLOCK:
             raise CaptureError(
                 f"{self.name}: corrupt pcapng block 0x{block_type:x} at offset {start}:"
                 f" length {length}"
@@ -303,11 +303,11 @@ class PcapReader:
             value = body[pos + 4 : pos + 4 + length]
             if code == PCAPNG_OPT_END:
                 break
-            if code == PCAPNG_OPT_IF_TSRESOL and length >= 1:
+            if code == PCAPNG_OPT_IF_TSRESOL and len(value) >= 1:
                 # high bit clear: 10^-n seconds per tick; set: 2^-n
                 resolution = value[0]
                 units = 2 ** (resolution & 0x7F) if resolution & 0x80 else 10**resolution
-            elif code == PCAPNG_OPT_IF_TSOFFSET and length >= 8:
+            elif code == PCAPNG_OPT_IF_TSOFFSET and len(value) >= 8:
                 (offset,) = struct.unpack_from(order + "q", value)
             pos += 4 + ((length + 3) & ~3)
         return _Interface(linktype, snaplen, units, offset)

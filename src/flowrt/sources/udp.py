@@ -14,7 +14,6 @@ drains every queued datagram per readiness event (no per-datagram task or future
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import socket
@@ -22,7 +21,10 @@ import struct
 import sys
 import time
 from collections.abc import Callable, Iterator
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:  # asyncio costs a CLI tens of milliseconds to import; only the server needs it
+    import asyncio
 
 DEFAULT_PORT = 6343  # IANA "sflow"
 DEFAULT_RCVBUF = 8 * 1024 * 1024
