@@ -20,7 +20,8 @@ from strategies import agents, datagrams
 
 from conftest import sflow_captures, udp_payloads
 from flowrt.sflow import Datagram, DecodeError, decode_datagram, encode_datagram
-from flowrt.sflow.model import FlowSample
+from flowrt.sflow.model import CounterSample, FlowSample
+from flowrt.sflow.records.counters import PortName
 
 # Values that break naive decoders: all ones, the record length from tcpdump's
 # sflow_print-segv regression, the sign bit, and counts that pass a naive
@@ -222,3 +223,39 @@ def test_netflow_frames_on_the_sflow_port_are_rejected_by_version() -> None:
             decode_datagram(payloads[frame])
         assert str(version) in caught.value.reason or f"{version:#010x}" in caught.value.reason
         assert caught.value.offset == 0
+
+
+# --- regressions found by fuzzing ----------------------------------------------------
+
+
+def _port_name_datagram() -> bytes:
+    """The smallest datagram with a string field: one counter sample, port name "eno1"."""
+    record = PortName("eno1")
+    return encode_datagram(Datagram("192.0.2.1", 0, 0, 0, [CounterSample(0, 0, 1, [record])]))
+
+
+@pytest.mark.parametrize(
+    "as_buffer",
+    [
+        bytearray,
+        pytest.param(
+            memoryview,
+            marks=pytest.mark.xfail(
+                strict=True,
+                raises=AttributeError,
+                reason="decode.py: generated String decoders call .decode() on a memoryview"
+                " slice; fix: decode_datagram converts non-bytes input with bytes(data)",
+            ),
+        ),
+    ],
+)
+def test_decode_accepts_any_bytes_like_buffer(as_buffer: type) -> None:
+    """A UDP source may hand over a bytearray or a memoryview of its receive buffer.
+
+    The result must equal the bytes decode and hold plain ``bytes``/``str`` values, so
+    records never pin (or see later writes to) the receive buffer.
+    """
+    data = _port_name_datagram()
+    got = decode_datagram(as_buffer(data))
+    assert got == decode_datagram(data)
+    assert type(got.samples[0].records[0].name) is str
