@@ -39,5 +39,12 @@ lint: setup
 bench: setup
 	$(PY) bench/decode.py
 
+# coverage-guided fuzzing of the decoder (atheris); FUZZ_SECONDS bounds the run
+FUZZ_SECONDS ?= 60
+fuzz: setup
+	$(PY) -m pip install --quiet atheris
+	$(PY) fuzz/make_corpus.py fuzz/corpus
+	$(PY) fuzz/sflow_decode_fuzz.py fuzz/corpus -max_total_time=$(FUZZ_SECONDS)
+
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis

@@ -236,18 +236,7 @@ def _port_name_datagram() -> bytes:
 
 @pytest.mark.parametrize(
     "as_buffer",
-    [
-        bytearray,
-        pytest.param(
-            memoryview,
-            marks=pytest.mark.xfail(
-                strict=True,
-                raises=AttributeError,
-                reason="decode.py: generated String decoders call .decode() on a memoryview"
-                " slice; fix: decode_datagram converts non-bytes input with bytes(data)",
-            ),
-        ),
-    ],
+    [bytearray, memoryview],
 )
 def test_decode_accepts_any_bytes_like_buffer(as_buffer: type) -> None:
     """A UDP source may hand over a bytearray or a memoryview of its receive buffer.

@@ -56,7 +56,13 @@ MIN_SAMPLE_SIZE = 8
 
 
 def decode_datagram(data: bytes) -> Datagram:
-    """Decode one UDP payload. Raises :class:`DecodeError` if it is not usable sFlow v5."""
+    """Decode one UDP payload. Raises :class:`DecodeError` if it is not usable sFlow v5.
+
+    Any bytes-like buffer is accepted; a non-``bytes`` one (a ``memoryview`` over a
+    receive buffer) is copied once, so decoded records never pin the caller's buffer.
+    """
+    if type(data) is not bytes:
+        data = bytes(data)
     end = len(data)
     if end < 8:
         raise DecodeError(f"datagram of {end} bytes is too short for an sFlow header", 0)

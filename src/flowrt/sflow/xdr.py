@@ -262,12 +262,19 @@ class Codec:
                 f"raise DecodeError(f'{name} needs {{{size}}} bytes, has {{end - off}}', off)"
             )
 
+        length_read = False  # the next opaque's length word was unpacked with the run
         for k, (st, convs, var) in enumerate(self.steps):
             if st is not None:
+                nxt = self.steps[k + 1][2] if k + 1 < len(self.steps) else None
+                length_read = isinstance(nxt, _Opaque | _String)
+                if length_read:  # one unpack and one bounds check for the run + length
+                    st = struct.Struct(st.format + "I")
                 env[f"S{k}"] = st
-                vs = [f"v{len(names) + i}" for i in range(len(st.unpack_from(bytes(st.size))))]
+                count = len(st.unpack_from(bytes(st.size))) - length_read
+                vs = [f"v{len(names) + i}" for i in range(count)]
                 body.append(f"if off + {st.size} > end: {short(str(st.size))}")
-                body.append(f"{', '.join(vs)}, = S{k}.unpack_from(buf, off)")
+                targets = ", ".join(vs + ["n"] * length_read)
+                body.append(f"{targets}, = S{k}.unpack_from(buf, off)")
                 for i, conv in convs:
                     env[f"C{k}_{i}"] = conv
                     body.append(f"{vs[i]} = C{k}_{i}({vs[i]})")
@@ -277,10 +284,13 @@ class Codec:
             v = f"v{len(names)}"
             names.append(v)
             if isinstance(var, _Opaque | _String):
+                if not length_read:
+                    body += [
+                        f"if off + 4 > end: {short('4')}",
+                        "n, = U32.unpack_from(buf, off)",
+                        "off += 4",
+                    ]
                 body += [
-                    f"if off + 4 > end: {short('4')}",
-                    "n, = U32.unpack_from(buf, off)",
-                    "off += 4",
                     f"if n > end - off: {short('n')}",
                     f"{v} = buf[off:off + n]",
                     "off += (n + 3) & ~3",
@@ -290,6 +300,7 @@ class Codec:
             else:
                 env[f"V{k}"] = var
                 body.append(f"{v}, off = V{k}.decode(buf, off, end)")
+            length_read = False
         for t, (steps, size) in enumerate(self.tail_steps):
             st, convs, _ = steps[0]
             env[f"T{t}"] = st
