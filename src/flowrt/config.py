@@ -71,7 +71,10 @@ KNOWN_PROPERTIES: tuple[PropertySpec, ...] = (
     PropertySpec("prometheus.metric.prefix", "sflow_", "Prometheus metric name prefix"),
     PropertySpec("bgp.start", "no", "yes = start the BGP speaker"),
     PropertySpec("bgp.port", "1179", "BGP TCP listen port"),
-    PropertySpec("flowrt.replay.speed", "1", "sflow.file pace: 1 = capture pace, 2 = twice as fast, 0 = as fast as possible"),
+    PropertySpec(
+        "flowrt.replay.speed", "1",
+        "sflow.file pace: 1 = capture pace, N = N times faster, 0 = as fast as possible",
+    ),
     PropertySpec("flowrt.app.dir", "app", "directory of installed apps (app/<name>/...)"),
     PropertySpec("flowrt.agents.max", "10000", "most sFlow agents tracked at once"),
     PropertySpec("flowrt.agents.timeout", "3600", "seconds before an idle agent is forgotten"),
