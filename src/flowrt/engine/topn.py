@@ -154,6 +154,24 @@ class FlowTable:
             self._advance(now)
         return entry[0] / self._growth / self.t
 
+    def rate(self, key: str, now: float) -> FlowRate | None:
+        """``key``'s current rate and extra value rates (what ``top`` would report)."""
+        entry = self._entries.get(key)
+        if entry is None or entry[1] < now - self.idle_timeout:
+            return None
+        if now != self._now:
+            self._advance(now)
+        scale = 1.0 / (self._growth * self.t)
+        extra = entry[2]
+        return FlowRate(key, entry[0] * scale, None if extra is None else tuple(
+            x * scale for x in extra
+        ))  # fmt: skip
+
+    def last_update(self, key: str) -> float | None:
+        """When ``key`` was last added to (seconds), or None when it is not tracked."""
+        entry = self._entries.get(key)
+        return None if entry is None else entry[1]
+
     def top(
         self, now: float, max_flows: int | None = None, min_value: float = 0.0
     ) -> list[FlowRate]:

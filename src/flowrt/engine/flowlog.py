@@ -1,0 +1,204 @@
+"""The flow log (``GET /flows/json``, script flow handlers): records of finished flows.
+
+Flow definitions with ``log:true`` turn their per-sample observations into records of
+*flows*: one key at one data source from its first to its last sample. Two pieces:
+
+* :class:`FlowTracker` (one per logged definition) keeps the active entries
+  ``(agent, dataSource, key) → start, last, accumulated scaled value`` and closes them on
+  :meth:`FlowTracker.flush` (the engine's once-a-second tick);
+* :class:`FlowLog` (one per engine) is the bounded ring of records that clients page
+  through with a ``flowID`` cursor, newest first, and that long-polls wait on.
+
+Decisions where sFlow-RT publishes nothing (each covered by a test):
+
+* A flow ends when its key has had no sample for ``idle_timeout`` =
+  max(``MIN_IDLE_SECONDS``, ``IDLE_TIME_CONSTANTS`` * t): long enough that a steady
+  sampled flow is not split between samples, short enough that the record comes soon.
+* A flow still active after ``activeTimeout`` seconds is closed (logged) and the next
+  sample starts a new record, as NetFlow/IPFIX exporters do.
+* ``value`` in a record is the **average rate over start..end** in the definition's units
+  (scaled by the sampling rate, per second): the same units as ``activeFlows`` and
+  thresholds, so a logged flow compares directly with what the dashboards showed. The
+  duration is floored at ``MIN_DURATION_SECONDS`` so a one-sample flow reports its
+  scaled value per second rather than infinity. ``values`` use the same rule.
+* ``flowStart:true`` logs one record when a key is first seen (start = end = that
+  sample's time, value = that sample's scaled value) and nothing when it ends; the key
+  may be logged again after it has been idle.
+* Each tracker holds at most ``max_active`` entries; samples of new keys beyond that are
+  counted in ``rejected`` and not logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+MIN_IDLE_SECONDS = 2.0
+IDLE_TIME_CONSTANTS = 2.0
+MIN_DURATION_SECONDS = 1.0
+DEFAULT_MAX_ACTIVE = 10_000
+
+# Converts accumulated ``values`` slots and a duration into the record's ``values``.
+ValuesPresenter = Callable[[list[float], float], list[float]]
+
+
+class FlowLog:
+    """A ring of the last ``size`` flow records, each with an increasing ``flowID``."""
+
+    def __init__(self, size: int) -> None:
+        if size < 1:
+            raise ValueError("flow log size must be at least 1")
+        self._records: deque[dict[str, Any]] = deque(maxlen=size)
+        self._subscribers: list[Callable[[], None]] = []
+        self.last_id = 0
+        """ID of the newest record (0 before any): the cursor a client starts from."""
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def append(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Number ``record`` (sets ``flowID``), store it and wake subscribers."""
+        self.last_id += 1
+        record["flowID"] = self.last_id
+        self._records.append(record)
+        for callback in list(self._subscribers):
+            try:
+                callback()
+            except Exception:  # a broken subscriber must not stop the engine
+                log.exception("flow log subscriber failed")
+        return record
+
+    def after(self, flow_id: int, name: str | None, max_flows: int) -> list[dict[str, Any]]:
+        """Records with ``flowID > flow_id`` (-1: all), of flow ``name`` if given.
+
+        Newest first (clients take ``[0]["flowID"]`` as the next cursor), at most
+        ``max_flows``.
+        """
+        out: list[dict[str, Any]] = []
+        if max_flows <= 0:
+            return out
+        for record in reversed(self._records):
+            if record["flowID"] <= flow_id:
+                break
+            if name is not None and record["name"] != name:
+                continue
+            out.append(record)
+            if len(out) >= max_flows:
+                break
+        return out
+
+    def subscribe(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback()`` after each append; returns the function that unsubscribes."""
+        self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            if callback in self._subscribers:
+                self._subscribers.remove(callback)
+
+        return unsubscribe
+
+
+class _Active:
+    """One flow being tracked: times in seconds, totals already scaled."""
+
+    __slots__ = ("last", "start", "total", "values")
+
+    def __init__(self, now: float, value: float, values: tuple[float, ...] | None) -> None:
+        self.start = now
+        self.last = now
+        self.total = value
+        self.values = None if values is None else list(values)
+
+
+class FlowTracker:
+    """Active flows of one ``log:true`` definition, turned into records on ``flush``."""
+
+    def __init__(
+        self,
+        name: str,
+        flow_log: FlowLog,
+        *,
+        t: float,
+        active_timeout: float,
+        flow_start: bool,
+        present_values: ValuesPresenter | None = None,
+        max_active: int = DEFAULT_MAX_ACTIVE,
+    ) -> None:
+        self.name = name
+        self.log = flow_log
+        self.idle_timeout = max(MIN_IDLE_SECONDS, IDLE_TIME_CONSTANTS * t)
+        self.active_timeout = float(active_timeout)
+        self.flow_start = flow_start
+        self.present_values = present_values
+        self.max_active = max_active
+        self.rejected = 0
+        self._active: dict[tuple[str, str, str], _Active] = {}
+
+    def __len__(self) -> int:
+        return len(self._active)
+
+    def observe(
+        self,
+        agent: str,
+        ds: str,
+        key: str,
+        value: float,
+        values: tuple[float, ...] | None,
+        now: float,
+    ) -> None:
+        """Count one scaled sample of ``key`` at (agent, ds)."""
+        ident = (agent, ds, key)
+        entry = self._active.get(ident)
+        if entry is not None:
+            entry.last = now
+            entry.total += value
+            if values is not None and entry.values is not None:
+                acc = entry.values
+                for i, x in enumerate(values):
+                    acc[i] += x
+            return
+        if len(self._active) >= self.max_active:
+            self.rejected += 1
+            return
+        entry = self._active[ident] = _Active(now, value, values)
+        if self.flow_start:
+            self._emit(ident, entry, rate_of_duration=False)
+
+    def flush(self, now: float) -> int:
+        """Close idle and over-long flows (logging them); returns how many were closed."""
+        idle_before = now - self.idle_timeout
+        active_before = now - self.active_timeout
+        done = [
+            ident for ident, entry in self._active.items()
+            if entry.last <= idle_before or entry.start <= active_before
+        ]  # fmt: skip
+        for ident in done:
+            entry = self._active.pop(ident)
+            if not self.flow_start:
+                self._emit(ident, entry, rate_of_duration=True)
+        return len(done)
+
+    def _emit(self, ident: tuple[str, str, str], entry: _Active, *, rate_of_duration: bool) -> None:
+        agent, ds, key = ident
+        seconds = max(MIN_DURATION_SECONDS, entry.last - entry.start) if rate_of_duration else 1.0
+        record: dict[str, Any] = {
+            "flowID": 0,  # numbered by FlowLog.append; first so the JSON reads naturally
+            "name": self.name,
+            "flowKeys": key,
+            "value": entry.total / seconds,
+            "start": round(entry.start * 1000),
+            "end": round(entry.last * 1000),
+            "agent": agent,
+            "dataSource": ds,
+        }
+        if entry.values is not None:
+            present = self.present_values
+            record["values"] = (
+                present(entry.values, seconds) if present is not None
+                else [x / seconds for x in entry.values]
+            )  # fmt: skip
+        self.log.append(record)

@@ -1,0 +1,389 @@
+"""Flow definitions at work: per data source top-N tables, flow metrics, the flow log.
+
+:class:`FlowEngine` owns every flow definition (``setFlow``) and, per definition and data
+source (agent + sFlow-RT data source name), a :class:`~flowrt.engine.topn.FlowTable` of
+smoothed per-second rates. Per sample (the hot path):
+
+1. one :class:`~flowrt.engine.sampleview.FlowSampleView` is built and shared by all
+   definitions, so a header is located once and each key decoded at most once;
+2. each definition's compiled ``extract`` filters and keys the sample (filters run
+   first, so a failing filter costs only its own keys);
+3. the value is scaled by the sampling rate and added to the table of the sample's data
+   source; ``log:true`` definitions also feed their :class:`FlowTracker`, and watched
+   definitions (those with thresholds) report the new smoothed value at once.
+
+Values: ``value`` must be a plain numeric key or ``rate:<key>`` (summed, scaled, per
+second). ``values`` entries may also be ``avg:<key>`` (the sampling-weighted mean per
+sample, kept as two accumulators so it survives smoothing and aggregation);
+``min:``/``max:``/``count:`` are refused with a clear error until implemented.
+
+Decisions where the digest is UNCERTAIN:
+
+* ``aggMode`` ``edge``/``core`` need the network topology, which FlowRT does not have yet:
+  they combine like ``max`` over all data sources (so apps that pass them keep working);
+  ``agent`` (seen in apps' flow specs) also combines like ``max``. An ``aggMode`` in the
+  flow spec is the default for ``activeFlows`` of that flow.
+* A flow's metric (``/metric``, ``/dump``) at a data source is its largest flow's rate
+  with ``topKeys`` (the top ``n``); a keyless flow's metric is its total, no ``topKeys``.
+* ``/flowkeys/json`` lists the keys that recent samples' header shapes and records can
+  yield (tracked per header shape and record type, not per key per sample), aged out
+  after ``FLOWKEYS_TIMEOUT``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from flowrt.engine.agents import datasource_name
+from flowrt.engine.flowlog import FlowLog, FlowTracker
+from flowrt.engine.flowspec import CompiledFlow, FlowSpec, FlowSpecError
+from flowrt.engine.groups import Lookups
+from flowrt.engine.keyfuncs import ValueExpr
+from flowrt.engine.metric_query import MetricPoint, age_ms
+from flowrt.engine.sampleview import FlowSampleView, record_keys, shape_keys
+from flowrt.engine.topn import FlowTable, aggregate
+from flowrt.sflow.model import DiscardSample, FlowSample
+
+WatchCallback = Callable[[str, str, str, str, float, "tuple[float, ...] | None", float], None]
+
+MAX_SOURCES_PER_FLOW = 10_000
+"""Data sources one definition keeps tables for; the agent table caps them too."""
+FLOWKEYS_TIMEOUT = 300.0
+"""Seconds a key name stays in /flowkeys/json after the last sample that could carry it."""
+MAX_SHAPES = 4096
+KEYS_RESOLUTION = 1.0
+"""Seconds between two notes of the same header shape's keys."""
+MAX_DS_NAMES = 65_536
+SUMMED_KINDS = frozenset({"sum"})
+VALUES_KINDS = frozenset({"sum", "avg"})
+ALWAYS_KEYS = ("agent", "inputifindex", "outputifindex", "bytes", "frames")
+
+
+class ValueSlots:
+    """How a definition's ``values`` map to the accumulators a FlowTable sums.
+
+    A ``sum`` entry is one slot (value times sampling rate); an ``avg`` entry is two slots
+    (value times rate, and rate), whose ratio is the sampling-weighted mean: it is unchanged
+    by smoothing, by ``sum`` aggregation across data sources, and by the flow log's
+    division by duration.
+    """
+
+    __slots__ = ("kinds", "scale")
+
+    def __init__(self, exprs: tuple[ValueExpr, ...]) -> None:
+        self.kinds = tuple(expr.kind for expr in exprs)
+        if all(kind == "sum" for kind in self.kinds):
+            self.scale: Callable[[tuple[float, ...], int], tuple[float, ...]] = (
+                lambda values, rate: tuple([x * rate for x in values])
+            )
+        else:
+            kinds = self.kinds
+
+            def scale(values: tuple[float, ...], rate: int) -> tuple[float, ...]:
+                out: list[float] = []
+                for kind, x in zip(kinds, values, strict=True):
+                    if kind == "avg":
+                        out += (x * rate, float(rate))
+                    else:
+                        out.append(x * rate)
+                return tuple(out)
+
+            self.scale = scale
+
+    def present(self, slots: tuple[float, ...] | list[float], divisor: float = 1.0) -> list[float]:
+        """Reported ``values``: sums divided by ``divisor``, averages as their ratio."""
+        out: list[float] = []
+        i = 0
+        for kind in self.kinds:
+            if kind == "avg":
+                weight = slots[i + 1]
+                out.append(slots[i] / weight if weight else 0.0)
+                i += 2
+            else:
+                out.append(slots[i] / divisor)
+                i += 1
+        return out
+
+
+class Flow:
+    """One definition: compiled extractor, its tables per data source, its log tracker."""
+
+    __slots__ = (
+        "compiled", "extract", "name", "slots", "sources_rejected", "spec", "tables",
+        "tracker", "watcher",
+    )  # fmt: skip
+
+    def __init__(self, spec: FlowSpec, lookups: Lookups, flow_log: FlowLog) -> None:
+        compiled = CompiledFlow(spec, lookups)
+        if compiled.value_expr.kind not in SUMMED_KINDS:
+            raise FlowSpecError(
+                f"value {spec.value!r}: '{compiled.value_expr.kind}:' values are not supported "
+                "yet; use a numeric key or rate:<key> (avg: works in 'values')"
+            )
+        for expr in compiled.values_exprs:
+            if expr.kind not in VALUES_KINDS:
+                raise FlowSpecError(
+                    f"values entry {expr.expression!r}: '{expr.kind}:' is not supported yet "
+                    "(use a numeric key, rate:<key> or avg:<key>)"
+                )
+        self.spec = spec
+        self.name = spec.name
+        self.compiled = compiled
+        self.extract = compiled.extract
+        self.slots = ValueSlots(compiled.values_exprs) if compiled.values_exprs else None
+        self.tables: dict[tuple[str, str], FlowTable] = {}
+        self.sources_rejected = 0
+        self.watcher: WatchCallback | None = None
+        self.tracker: FlowTracker | None = None
+        if spec.log:
+            self.tracker = FlowTracker(
+                spec.name,
+                flow_log,
+                t=spec.t,
+                active_timeout=spec.active_timeout,
+                flow_start=spec.flow_start,
+                present_values=self.slots.present if self.slots is not None else None,
+            )
+
+    def count(self, view: FlowSampleView, source: tuple[str, str], now: float) -> None:
+        """Add one sample (the per-definition hot path)."""
+        hit = self.extract(view)
+        if hit is None:
+            return
+        key, value, values = hit
+        rate = view.sampling_rate
+        value *= rate
+        if values is not None:
+            values = self.slots.scale(values, rate)  # type: ignore[union-attr]
+        table = self.tables.get(source)
+        if table is None:
+            if len(self.tables) >= MAX_SOURCES_PER_FLOW:
+                self.sources_rejected += 1
+                return
+            table = self.tables[source] = FlowTable(self.spec.n, self.spec.t)
+        table.add(key, value, values, now)
+        if self.tracker is not None:
+            self.tracker.observe(source[0], source[1], key, value, values, now)
+        if self.watcher is not None:
+            row = table.rate(key, now)
+            if row is not None:
+                shown = None if row.values is None else tuple(self.present(row.values))
+                self.watcher(self.name, source[0], source[1], key, row.value, shown, now)
+
+    def present(self, slots: tuple[float, ...]) -> list[float]:
+        """A table row's ``values`` slots as reported values."""
+        return self.slots.present(slots) if self.slots is not None else list(slots)
+
+
+class FlowEngine:
+    """All flow definitions and their state; plain synchronous object, ``now`` in seconds."""
+
+    def __init__(self, lookups: Lookups, log_size: int = 1000, max_definitions: int = 1000) -> None:
+        self.lookups = lookups
+        self.max_definitions = max_definitions
+        self.log = FlowLog(log_size)
+        self._flows: dict[str, Flow] = {}
+        self._packet_flows: tuple[Flow, ...] = ()
+        self._drop_flows: tuple[Flow, ...] = ()
+        self._ds_names: dict[int, str] = {}
+        self._shapes: dict[str, float] = {}
+        self._records: dict[type, float] = {}
+        self._discards_seen = -float("inf")
+
+    # --- definitions ------------------------------------------------------------------
+    def set_flow(self, name: str, body: Mapping[str, Any]) -> FlowSpec:
+        """Create or replace a definition; replacing starts its tables and log afresh."""
+        spec = FlowSpec.from_json(name, body)
+        if name not in self._flows and len(self._flows) >= self.max_definitions:
+            raise FlowSpecError(f"too many flow definitions (at most {self.max_definitions})")
+        flow = Flow(spec, self.lookups, self.log)
+        old = self._flows.get(name)
+        if old is not None:
+            flow.watcher = old.watcher
+        self._flows[name] = flow
+        self._reindex()
+        return spec
+
+    def delete_flow(self, name: str) -> bool:
+        found = self._flows.pop(name, None) is not None
+        self._reindex()
+        return found
+
+    def specs(self) -> dict[str, FlowSpec]:
+        return {name: flow.spec for name, flow in self._flows.items()}
+
+    def _reindex(self) -> None:
+        flows = self._flows.values()
+        self._packet_flows = tuple(f for f in flows if not f.spec.dropped)
+        self._drop_flows = tuple(f for f in flows if f.spec.dropped)
+
+    def watch(self, names: set[str], callback: WatchCallback) -> None:
+        """Report every table update of flows ``names`` (others stop reporting)."""
+        for name, flow in self._flows.items():
+            flow.watcher = callback if name in names else None
+
+    # --- ingest -----------------------------------------------------------------------
+    def _ds_name(self, code: int) -> str:
+        """The data source name of ``source_type << 32 | index`` (memoised, bounded)."""
+        if len(self._ds_names) >= MAX_DS_NAMES:
+            self._ds_names.clear()
+        ds = self._ds_names[code] = datasource_name(code >> 32, code & 0xFFFFFFFF)
+        return ds
+
+    def _observe_keys(self, view: FlowSampleView, now: float) -> None:
+        """Note the sample's header shape and record types, at most once a second each.
+
+        /flowkeys/json reports ages in ms but only needs to know what is current, so a
+        shape already noted within the last second skips the record scan.
+        """
+        shapes = self._shapes
+        shape = view.shape()
+        last = shapes.get(shape)
+        if last is not None and now - last < KEYS_RESOLUTION:
+            return
+        if last is None and len(shapes) >= MAX_SHAPES:
+            return
+        shapes[shape] = now
+        seen = self._records
+        for record in view.sample.records:  # type: ignore[attr-defined]
+            seen[record.__class__] = now
+
+    def ingest_flow_sample(self, agent: str, sample: FlowSample, now: float) -> None:
+        """Count one flow sample in every (non-``dropped``) definition."""
+        view = FlowSampleView(agent, sample)
+        self._observe_keys(view, now)
+        flows = self._packet_flows
+        if not flows:
+            return
+        code = sample.source_id_type << 32 | sample.source_id_index
+        ds = self._ds_names.get(code) or self._ds_name(code)
+        source = (agent, ds)
+        for flow in flows:
+            flow.count(view, source, now)
+
+    def ingest_discard_sample(self, agent: str, sample: DiscardSample, now: float) -> None:
+        """Count one discard sample in the ``dropped:true`` definitions."""
+        view = FlowSampleView(agent, sample)
+        self._observe_keys(view, now)
+        self._discards_seen = now
+        flows = self._drop_flows
+        if not flows:
+            return
+        code = sample.source_id_type << 32 | sample.source_id_index
+        source = (agent, self._ds_names.get(code) or self._ds_name(code))
+        for flow in flows:
+            flow.count(view, source, now)
+
+    # --- queries ----------------------------------------------------------------------
+    def active_flows(
+        self,
+        agents: frozenset[str] | None,
+        name: str,
+        now: float,
+        *,
+        max_flows: int = 100,
+        min_value: float = 0.0,
+        agg_mode: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """/activeflows: the largest flows across the chosen agents, largest first.
+
+        Raises KeyError for an unknown flow and ValueError for an unknown aggMode.
+        """
+        flow = self._flows[name]
+        mode = (agg_mode or flow.spec.agg_mode or "max").lower()
+        if mode in ("edge", "core", "agent"):
+            mode = "max"  # no topology yet: see the module docstring
+        if mode not in ("max", "sum"):
+            raise ValueError(f"unknown aggMode {agg_mode!r}; expected max, sum, edge or core")
+        per_source_min = min_value if mode == "max" else 0.0
+        sources = (
+            (agent, ds, table.top(now, min_value=per_source_min))
+            for (agent, ds), table in flow.tables.items()
+            if agents is None or agent in agents
+        )
+        out = []
+        for row in aggregate(sources, mode, max_flows, min_value):
+            entry: dict[str, Any] = {
+                "key": row.key, "value": row.value, "agent": row.agent,
+                "dataSource": row.data_source,
+            }  # fmt: skip
+            if row.values is not None:
+                entry["values"] = flow.present(row.values)
+            out.append(entry)
+        return out
+
+    def flow_value(
+        self, name: str, agent: str, datasource: str, key: str, now: float
+    ) -> float | None:
+        """Current rate of ``key`` at one data source (None: unknown flow, source or key)."""
+        flow = self._flows.get(name)
+        if flow is None:
+            return None
+        table = flow.tables.get((agent, datasource))
+        return None if table is None else table.value(key, now)
+
+    def metric_points(self, now: float) -> Iterator[MetricPoint]:
+        """Each flow as a metric per data source: largest rate (keyless: total) + topKeys."""
+        for flow in self._flows.values():
+            keyless = not flow.spec.keys
+            for (agent, ds), table in flow.tables.items():
+                rows = table.top(now)
+                if not rows:
+                    continue
+                updated = [table.last_update(row.key) or now for row in rows]
+                if keyless:
+                    yield MetricPoint(agent, ds, flow.name, rows[0].value, updated[0])
+                    continue
+                top_keys = [
+                    {"key": row.key, "value": row.value, "lastUpdate": age_ms(now, seen)}
+                    for row, seen in zip(rows, updated, strict=True)
+                ]
+                yield MetricPoint(
+                    agent, ds, flow.name, rows[0].value, max(updated), {"topKeys": top_keys}
+                )
+
+    def flow_keys(self, now: float) -> dict[str, int]:
+        """/flowkeys/json: each key name recent samples could carry → ms since seen."""
+        oldest = now - FLOWKEYS_TIMEOUT
+        seen: dict[str, float] = {}
+
+        def mark(names: object, when: float) -> None:
+            for key in names:  # type: ignore[attr-defined]
+                if seen.get(key, -1.0) < when:
+                    seen[key] = when
+
+        for shape, when in self._shapes.items():
+            if when >= oldest:
+                mark(shape_keys(shape), when)
+                mark(ALWAYS_KEYS, when)
+                if shape:
+                    mark(("stripped",), when)
+        for cls, when in self._records.items():
+            if when >= oldest:
+                mark(record_keys((cls,)), when)
+        if self._discards_seen >= oldest:
+            mark(("reason",), self._discards_seen)
+        return {key: age_ms(now, when) for key, when in sorted(seen.items())}
+
+    # --- housekeeping -----------------------------------------------------------------
+    def tick(self, now: float) -> None:
+        """Flush flow logs, expire idle keys, drop idle data sources and key shapes."""
+        for flow in self._flows.values():
+            if flow.tracker is not None:
+                flow.tracker.flush(now)
+            tables = flow.tables
+            empty = []
+            for source, table in tables.items():
+                table.expire(now)
+                if not len(table):
+                    empty.append(source)
+            for source in empty:
+                del tables[source]
+        oldest = now - FLOWKEYS_TIMEOUT
+        for seen in (self._shapes, self._records):
+            for item in [k for k, when in seen.items() if when < oldest]:
+                del seen[item]  # type: ignore[arg-type]
+
+
+__all__ = ["Flow", "FlowEngine", "FlowLog", "ValueSlots"]
