@@ -281,19 +281,3 @@ def test_listen_failure_is_one_line() -> None:
         port = taken.getsockname()[1]
         result = flowrt("decode", "--port", str(port), "--bind", "127.0.0.1")
     _one_line_error(result, rf"flowrt: cannot listen on UDP 127\.0\.0\.1:{port}: .*in use.*")
-
-
-def test_run_prints_a_summary_per_datagram() -> None:
-    with running("run", "-Dsflow.port=0", "-Dsflow.hostname=127.0.0.1", "-Dhttp.port=8008") as (
-        proc, port,
-    ):
-        _send([*_ovs_payloads(2), b"\x00\x00\x00\x09junk"], port)
-        assert proc.stdout is not None
-        lines = [proc.stdout.readline() for _ in range(3)]
-        proc.send_signal(signal.SIGINT)
-        _, stderr = proc.communicate(timeout=TIMEOUT)
-    assert proc.returncode == 0
-    assert "Traceback" not in stderr
-    assert "agent=127.0.0.1" in lines[0] and "seq=3" in lines[0] and "samples=" in lines[0]
-    assert "seq=4" in lines[1]
-    assert "error='unsupported sFlow version 9'" in lines[2]

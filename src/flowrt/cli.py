@@ -3,8 +3,8 @@
 ``flowrt decode`` is the everyday debugging tool: it prints datagrams from a capture
 file or a live UDP port in sflowtool's text format (what sFlow users already read),
 or as one JSON object per datagram (a faithful dump of what our decoder produced, for
-scripts and bug reports). ``flowrt run`` starts the collector; until the server
-exists it only listens and prints a one-line summary per datagram.
+scripts and bug reports). ``flowrt run`` starts the collector (engine, sFlow
+source and the sFlow-RT compatible REST API; see :mod:`flowrt.server`).
 
 Exit status: 0 done (for the listeners, Ctrl-C is the normal way to stop), 1 a file
 or socket that cannot be used (one line on stderr, never a traceback), 2 bad usage,
@@ -47,9 +47,9 @@ EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 DEFAULT_SFLOW_PORT = 6343
 STDIN_NAME = "-"
 
-# ``-D`` properties ``flowrt run`` understands today (sFlow-RT names).
+# Examples in ``flowrt run --help`` (sFlow-RT property names).
 PROP_SFLOW_PORT = "sflow.port"
-PROP_SFLOW_HOSTNAME = "sflow.hostname"
+PROP_HTTP_PORT = "http.port"
 
 
 # -- JSON dump -------------------------------------------------------------------------
@@ -207,51 +207,26 @@ def _report_drops(receiver: UdpReceiver) -> None:
 
 
 def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    """Listen and summarise: a stand-in until ``flowrt.server`` exists.
+    """Start the collector: engine, sFlow source and REST API (``flowrt.server``).
 
-    Other ``-D`` properties are accepted and ignored, so sFlow-RT command lines work.
+    Properties come from ``-Dname=value`` arguments, the environment and property
+    files, as sFlow-RT reads them (:meth:`flowrt.config.Properties.load`).
     """
-    props: dict[str, str] = {}
-    for define in args.define or ():
-        name, _, value = define.partition("=")
-        props[name.strip()] = value
-    try:
-        port = _port(props.get(PROP_SFLOW_PORT, str(DEFAULT_SFLOW_PORT)))
-    except argparse.ArgumentTypeError as err:
-        parser.error(f"-D{PROP_SFLOW_PORT}: {err}")
-    receiver = _listen(props.get(PROP_SFLOW_HOSTNAME, ""), port)
     import asyncio  # here, not at the top: the decode commands do not need it
 
+    from flowrt.config import ConfigError, Properties
+    from flowrt.server import configure_logging, serve
+
     try:
+        props, _rest = Properties.load([f"-D{define}" for define in args.define or ()])
+        configure_logging()
         with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how the server stops
-            asyncio.run(_serve(receiver))
-    finally:
-        _report_drops(receiver)
-        receiver.close()
+            asyncio.run(serve(props))
+    except ConfigError as err:  # a bad -D value is a usage error, as a bad option is
+        parser.error(str(err))
+    except OSError as err:
+        raise _Failure(str(err)) from None
     return EXIT_OK
-
-
-async def _serve(receiver: UdpReceiver) -> None:
-    """Print a summary per datagram until cancelled (Ctrl-C)."""
-    import asyncio
-
-    receiver.add_to_loop(asyncio.get_running_loop(), _print_summary)
-    await asyncio.Event().wait()
-
-
-def _print_summary(received: ReceivedDatagram) -> None:
-    head = f"source={received.source} size={len(received.payload)}"
-    try:
-        d = decode_datagram(received.payload)
-    except DecodeError as err:
-        print(f"{head} error={err.reason!r}", flush=True)
-        return
-    problems = f" errors={len(d.errors)}" if d.errors else ""
-    print(
-        f"{head} agent={d.agent} sub_agent={d.sub_agent_id} seq={d.sequence}"
-        f" samples={len(d.samples)}{problems}",
-        flush=True,
-    )
 
 
 # -- argument parsing ------------------------------------------------------------------
@@ -308,7 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "-D", dest="define", action="append", metavar="NAME=VALUE",
-        help=f"system property, e.g. -D{PROP_SFLOW_PORT}=6343 -D{PROP_SFLOW_HOSTNAME}=",
+        help=f"system property, e.g. -D{PROP_SFLOW_PORT}=6343 -D{PROP_HTTP_PORT}=8008"
+        " (sFlow-RT names; see flowrt.config)",
     )
     return parser
 

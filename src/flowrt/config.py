@@ -75,6 +75,10 @@ KNOWN_PROPERTIES: tuple[PropertySpec, ...] = (
         "flowrt.replay.speed", "1",
         "sflow.file pace: 1 = capture pace, N = N times faster, 0 = as fast as possible",
     ),
+    PropertySpec(
+        "flowrt.replay.delay", "0",
+        "seconds to wait before replaying sflow.file (time to define flows first)",
+    ),
     PropertySpec("flowrt.app.dir", "app", "directory of installed apps (app/<name>/...)"),
     PropertySpec("flowrt.agents.max", "10000", "most sFlow agents tracked at once"),
     PropertySpec("flowrt.agents.timeout", "3600", "seconds before an idle agent is forgotten"),

@@ -1,0 +1,118 @@
+"""How the REST API says "no": every failure is a 4xx (or 5xx) with ``{"error": "..."}``.
+
+sFlow-RT clients are scripts (curl, Python ``requests``, dashboards); they print what
+the server sends back. So every refusal carries one readable sentence saying what was
+wrong, as JSON (``application/json``, like every other answer of the ``/json`` API),
+and never a traceback. The engine raises typed errors; this module is the one place
+that decides their status codes:
+
+* malformed input (bad JSON, wrong types, unknown attributes, filter syntax, bad query
+  arguments) → 400;
+* an unknown flow, threshold, group, map or agent → 404;
+* a mutation while ``http.readonly=yes`` → 403;
+* a body over the size limit → 413;
+* a cap reached (too many flows, groups...) → 400 naming the cap (what an operator can
+  act on; 507 would be accurate but clients treat 5xx as "server broken");
+* anything unexpected → 500 ``{"error": "internal error"}``, logged with its traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from flowrt.config import ConfigError
+from flowrt.engine.flowspec import FlowSpecError
+from flowrt.engine.groups import GroupError
+from flowrt.engine.metric_query import QueryError, UnknownAgentError
+
+log = logging.getLogger("flowrt.api")
+
+JSON_TYPE = "application/json"
+INTERNAL_ERROR = "internal error"
+
+
+class ApiError(Exception):
+    """A refusal decided by a handler: HTTP status plus the message the client sees."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def bad_request(message: str) -> ApiError:
+    return ApiError(400, message)
+
+
+def not_found(message: str) -> ApiError:
+    return ApiError(404, message)
+
+
+def error_response(status: int, message: str) -> web.Response:
+    """The one shape of every error body."""
+    return web.Response(
+        status=status, text=json.dumps({"error": message}), content_type=JSON_TYPE
+    )
+
+
+def _engine_input_errors() -> tuple[type[Exception], ...]:
+    """Typed errors the engine raises for bad client input (all mean 400).
+
+    The threshold module is imported lazily by name so this module does not fix its
+    error class name; any ``ValueError`` subclass it raises is still a 400 below.
+    """
+    errors: list[type[Exception]] = [FlowSpecError, GroupError, QueryError, ConfigError]
+    try:
+        from flowrt.engine import thresholds
+    except ImportError:  # pragma: no cover - only while the module is being written
+        return tuple(errors)
+    threshold_error = getattr(thresholds, "ThresholdError", None)
+    if isinstance(threshold_error, type) and issubclass(threshold_error, Exception):
+        errors.append(threshold_error)
+    return tuple(errors)
+
+
+INPUT_ERRORS = _engine_input_errors()
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Translate every exception leaving a handler into a JSON error response."""
+    try:
+        return await handler(request)
+    except ApiError as err:
+        return error_response(err.status, err.message)
+    except UnknownAgentError as err:
+        return error_response(404, str(err.args[0]) if err.args else "unknown agent")
+    except INPUT_ERRORS as err:
+        return error_response(400, str(err))
+    except web.HTTPException as err:
+        if err.status < 400:
+            raise  # redirects and 2xx/3xx raised as exceptions pass through unchanged
+        return error_response(err.status, _http_message(err, request))
+    except ValueError as err:
+        # Engine input errors not listed above (a new module's own ValueError subclass):
+        # still the client's input, still a 400 with the engine's message.
+        return error_response(400, str(err))
+    except Exception:
+        log.exception("%s %s failed", request.method, request.path)
+        return error_response(500, INTERNAL_ERROR)
+
+
+def _http_message(err: web.HTTPException, request: web.Request) -> str:
+    """A sentence for aiohttp's own refusals (no route, wrong method, body too large)."""
+    if err.status == 404:
+        return f"no such resource: {request.path}"
+    if err.status == 405:
+        allowed = sorted(getattr(err, "allowed_methods", ()) or ())
+        listed = f" (allowed: {', '.join(allowed)})" if allowed else ""
+        return f"method {request.method} not allowed on {request.path}{listed}"
+    if err.status == 413:
+        return f"request body too large: {err.text}"
+    return err.reason or f"HTTP {err.status}"

@@ -1,0 +1,366 @@
+"""The composition root: one process = one engine, one sFlow source, one HTTP server.
+
+Everything runs on one asyncio loop, which owns the engine (DESIGN.md): the UDP socket
+is drained from a loop reader callback, a timer calls :meth:`Engine.tick` about once a
+second, and aiohttp serves the REST API. The source is either the UDP port
+(``sflow.hostname``:``sflow.port``) or, with ``sflow.file``, a capture replayed at
+``flowrt.replay.speed``.
+
+Time: the engine is given "now" by an :class:`EngineClock`. Live, that is wall time.
+During a replay it is the capture's own timeline laid over the wall clock starting at
+the moment the replay begins, running ``speed`` times faster than the wall (or jumping
+from datagram to datagram at speed 0), so rates computed from a 10x replay read the
+same as at capture pace. When the replay ends the clock carries on at wall pace from
+where the capture stopped, so flows then decay as they would after a real silence.
+
+Log lines go to stderr, one per notable event, each starting with ``flowrt:``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from flowrt.api import create_app
+from flowrt.config import ConfigError, Properties
+from flowrt.engine.core import Engine
+from flowrt.sources import CaptureError, PcapReader, ReceivedDatagram, UdpReceiver, read_pcap
+from flowrt.sources.udp import DEFAULT_RCVBUF
+
+PROG = "flowrt"
+TICK_SECONDS = 1.0
+"""Engine time between ticks (threshold evaluation, flow log flushes, expiry)."""
+TICK_POLL_SECONDS = 0.5
+"""Wall time between checks whether a tick is due: a tick is never more than half a
+second late, and a replay's fast clock gets its ticks from the replay loop itself."""
+DROPS_POLL_SECONDS = 5.0
+ERROR_REPORT_SECONDS = 10.0
+"""At most one decode-error summary line per this many seconds: a broken agent sending
+thousands of bad datagrams must not flood the log."""
+RCVBUF_DATAGRAM_BYTES = 2048
+"""``sflow.rcvpktsbuffer`` counts datagrams of about this size (sFlow-RT's unit)."""
+REPLAY_YIELD_EVERY = 64
+"""At speed 0 the replay yields to the loop this often so the API stays responsive."""
+HTTP_SHUTDOWN_SECONDS = 2.0
+MAX_PORT = 65535
+REPLAY_DELAY_PROPERTY = "flowrt.replay.delay"
+"""Seconds to wait before a replay starts, so flows and thresholds can be defined over
+the REST API first (sFlow-RT users define them in startup scripts instead)."""
+INTERNAL_ERROR_LOG_LIMIT = 10
+
+
+def say(message: str) -> None:
+    """One log line on stderr, flushed at once (tests and supervisors read it live)."""
+    print(f"{PROG}: {message}", file=sys.stderr, flush=True)
+
+
+def format_address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host or '*'}:{port}"
+
+
+class EngineClock:
+    """The engine's notion of now: wall time, or a replay timeline laid over it.
+
+    ``rate`` is engine seconds per wall second (1 live, N during a paced replay, 0 when
+    the replay drives the clock with :meth:`advance_to`). The clock never goes back.
+    """
+
+    def __init__(self) -> None:
+        self._anchor_wall = time.time()
+        self._anchor_value = self._anchor_wall
+        self.rate = 1.0
+
+    def now(self) -> float:
+        return self._anchor_value + (time.time() - self._anchor_wall) * self.rate
+
+    def set_rate(self, rate: float) -> None:
+        """Change the pace from now on, without a jump."""
+        self._anchor_value, self._anchor_wall = self.now(), time.time()
+        self.rate = rate
+
+    def advance_to(self, value: float) -> None:
+        """Jump forward to ``value`` (ignored if the clock is already past it)."""
+        if value > self.now():
+            self._anchor_value, self._anchor_wall = value, time.time()
+
+
+def _port(props: Properties, name: str) -> int:
+    port = props.get_int(name)
+    if port is None or not 0 <= port <= MAX_PORT:
+        raise ConfigError(f"property {name}={props.get(name)!r} is not a port (0..{MAX_PORT})")
+    return port
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The properties the server itself uses, checked once, before anything is bound."""
+
+    http_hostname: str
+    http_port: int
+    http_log: bool
+    sflow_hostname: str
+    sflow_port: int
+    receive_packets: int
+    replay_file: str | None
+    replay_speed: float
+    replay_delay: float
+
+    @classmethod
+    def from_props(cls, props: Properties) -> Settings:
+        speed = props.get_float("flowrt.replay.speed", 1.0)
+        if speed is None or not 0 <= speed < math.inf:
+            raise ConfigError(f"property flowrt.replay.speed={speed} must be 0 or more")
+        delay = props.get_float(REPLAY_DELAY_PROPERTY, 0.0) or 0.0
+        if not 0 <= delay < math.inf:
+            raise ConfigError(f"property {REPLAY_DELAY_PROPERTY}={delay} must be 0 or more")
+        return cls(
+            http_hostname=props.get("http.hostname") or "",
+            http_port=_port(props, "http.port"),
+            http_log=bool(props.get_bool("http.log")),
+            sflow_hostname=props.get("sflow.hostname") or "",
+            sflow_port=_port(props, "sflow.port"),
+            receive_packets=max(0, props.get_int("sflow.rcvpktsbuffer") or 0),
+            replay_file=props.get("sflow.file") or None,
+            replay_speed=speed,
+            replay_delay=delay,
+        )
+
+
+@dataclass
+class Endpoints:
+    """Where the server ended up listening (ports resolved when 0 was asked for)."""
+
+    http: tuple[str, int]
+    sflow_udp: tuple[str, int] | None = None
+    sflow_file: str | None = None
+
+    def ready_line(self) -> str:
+        source = (f"udp {format_address(*self.sflow_udp)}" if self.sflow_udp
+                  else f"file {self.sflow_file}")
+        return f"listening sFlow {source}, http {format_address(*self.http)}"
+
+
+class Server:
+    """Builds the engine, the sFlow source and the HTTP API from properties; runs them."""
+
+    def __init__(self, props: Properties) -> None:
+        self.props = props
+        self.settings = Settings.from_props(props)  # ConfigError now, before binding anything
+        self.clock = EngineClock()
+        self.engine = Engine(props, now=self.clock.now())
+        self.receiver: UdpReceiver | None = None
+        self.endpoints: Endpoints | None = None
+        self.replay_done = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._next_tick = 0.0
+        self._reported_errors = 0
+        self._internal_errors = 0
+        self._stopping = False
+
+    # --- lifecycle ------------------------------------------------------------------------
+    async def start(self) -> Endpoints:
+        """Bind everything (failing fast on a bad port or file), then start the tasks."""
+        settings = self.settings
+        replay_path = settings.replay_file
+        reader = read_pcap(Path(replay_path)) if replay_path else None
+        try:
+            http = await self._start_http()
+            if reader is None:
+                udp = self._start_udp()
+                self.endpoints = Endpoints(http, sflow_udp=udp)
+            else:
+                self.endpoints = Endpoints(http, sflow_file=replay_path)
+        except BaseException:
+            if reader is not None:
+                reader.close()
+            await self.stop()
+            raise
+        loop = asyncio.get_running_loop()
+        self._tasks.append(loop.create_task(self._tick_loop()))
+        if reader is not None:
+            self._tasks.append(loop.create_task(
+                self._replay(reader, settings.replay_speed, settings.replay_delay)
+            ))
+        else:
+            self.replay_done.set()
+        return self.endpoints
+
+    async def _start_http(self) -> tuple[str, int]:
+        settings = self.settings
+        app = create_app(self.engine, self.clock.now, self.props)
+        access_log = logging.getLogger("aiohttp.access") if settings.http_log else None
+        self._runner = web.AppRunner(
+            app, access_log=access_log, shutdown_timeout=HTTP_SHUTDOWN_SECONDS
+        )
+        await self._runner.setup()
+        host, port = settings.http_hostname or None, settings.http_port
+        site = web.TCPSite(self._runner, host, port, shutdown_timeout=HTTP_SHUTDOWN_SECONDS)
+        try:
+            await site.start()
+        except OSError as err:
+            where = format_address(host or "*", port or 0)
+            raise OSError(f"cannot listen on HTTP {where}: {err.strerror or err}") from None
+        address = self._runner.addresses[0]
+        return str(address[0]), int(address[1])
+
+    def _start_udp(self) -> tuple[str, int]:
+        settings = self.settings
+        host, port = settings.sflow_hostname, settings.sflow_port
+        rcvbuf = max(DEFAULT_RCVBUF, settings.receive_packets * RCVBUF_DATAGRAM_BYTES)
+        try:
+            self.receiver = UdpReceiver(host, port, rcvbuf)
+        except OSError as err:
+            raise OSError(
+                f"cannot listen on UDP {format_address(host, port or 0)}: {err.strerror or err}"
+            ) from None
+        self.receiver.add_to_loop(asyncio.get_running_loop(), self._on_datagram)
+        return self.receiver.address
+
+    async def stop(self) -> None:
+        """Stop ingest, the timer and the HTTP server; pending long-polls return at once."""
+        if self._stopping:
+            return
+        self._stopping = True
+        if self.receiver is not None:
+            self._update_socket_drops()
+            self.receiver.close()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    # --- ingest ---------------------------------------------------------------------------
+    def _on_datagram(self, datagram: ReceivedDatagram) -> None:
+        self._ingest(datagram.payload, datagram.source, self.clock.now())
+
+    def _ingest(self, payload: bytes, source: str, now: float) -> None:
+        """Feed the engine; an engine bug is logged (a few times), never fatal to ingest."""
+        try:
+            self.engine.ingest_datagram(payload, source, now)
+        except Exception:
+            self._internal_errors += 1
+            if self._internal_errors <= INTERNAL_ERROR_LOG_LIMIT:
+                logging.getLogger("flowrt.server").exception(
+                    "internal error ingesting a datagram from %s", source
+                )
+
+    async def _replay(self, reader: PcapReader, speed: float, delay: float) -> None:
+        """Feed a capture to the engine on the capture's own timeline (see module doc)."""
+        if delay > 0:
+            await asyncio.sleep(delay)
+        pace = f"{speed:g}x capture pace" if speed else "as fast as possible"
+        say(f"replay of {reader.name} started ({pace})")
+        clock = self.clock
+        clock.set_rate(speed)
+        started, count = time.monotonic(), 0
+        first: float | None = None
+        base = clock.now()
+        try:
+            for datagram in reader:
+                if first is None:
+                    first, base = datagram.timestamp, clock.now()
+                target = base + (datagram.timestamp - first)
+                if speed > 0:
+                    wait = (target - clock.now()) / speed
+                    if wait > 0:
+                        await asyncio.sleep(wait)
+                else:
+                    clock.advance_to(target)
+                    if count % REPLAY_YIELD_EVERY == 0:
+                        await asyncio.sleep(0)
+                now = clock.now()
+                self._ingest(datagram.payload, datagram.source, now)
+                self._tick_if_due(now)
+                count += 1
+        except CaptureError as err:
+            say(f"replay stopped: {err}")
+        finally:
+            reader.close()
+            clock.set_rate(1.0)
+            self.replay_done.set()
+        say(f"replay of {reader.name} done: {count} datagrams in"
+            f" {time.monotonic() - started:.1f} s")
+
+    # --- timer ----------------------------------------------------------------------------
+    def _tick_if_due(self, now: float) -> None:
+        if now < self._next_tick:
+            return
+        self._next_tick = now + TICK_SECONDS
+        try:
+            self.engine.tick(now)
+        except Exception:
+            self._internal_errors += 1
+            if self._internal_errors <= INTERNAL_ERROR_LOG_LIMIT:
+                logging.getLogger("flowrt.server").exception("internal error in engine tick")
+
+    async def _tick_loop(self) -> None:
+        next_drops = next_report = time.monotonic()
+        while True:
+            self._tick_if_due(self.clock.now())
+            wall = time.monotonic()
+            if self.receiver is not None and wall >= next_drops:
+                self._update_socket_drops()
+                next_drops = wall + DROPS_POLL_SECONDS
+            if wall >= next_report:
+                self._report_decode_errors()
+                next_report = wall + ERROR_REPORT_SECONDS
+            await asyncio.sleep(TICK_POLL_SECONDS)
+
+    def _update_socket_drops(self) -> None:
+        receiver = self.receiver
+        if receiver is None:
+            return
+        proc = receiver.proc_drops()
+        drops = max(receiver.kernel_drops, proc or 0)
+        counters = self.engine.counters
+        if drops > counters.socket_drops:
+            say(f"the kernel dropped {drops - counters.socket_drops} sFlow datagrams"
+                f" (receive buffer full; {drops} in all)")
+        counters.socket_drops = max(counters.socket_drops, drops)
+
+    def _report_decode_errors(self) -> None:
+        total = self.engine.counters.decode_errors
+        if total > self._reported_errors:
+            say(f"{total - self._reported_errors} sFlow decode errors in the last"
+                f" {ERROR_REPORT_SECONDS:g} s ({total} in all; see /agents/json)")
+            self._reported_errors = total
+
+
+async def serve(props: Properties) -> None:
+    """Run a server until SIGINT or SIGTERM."""
+    server = Server(props)
+    endpoints = await server.start()
+    say(endpoints.ready_line())
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        say("stopping")
+        await server.stop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(signum)
+
+
+def configure_logging() -> None:
+    """Library and access-log lines on stderr, in the same ``flowrt:`` style."""
+    logging.basicConfig(
+        stream=sys.stderr, level=logging.INFO, format=f"{PROG}: %(levelname)s %(message)s"
+    )

@@ -1,0 +1,55 @@
+"""``flowrt run`` as a process: ready line, clean stop on SIGINT/SIGTERM, live counters."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import pytest
+from traffic import Agent, Conversation
+
+if TYPE_CHECKING:
+    from flowrt_process import FlowrtProcess
+
+Start = Callable[..., "FlowrtProcess"]
+pytest_plugins = ["flowrt_process"]  # the ``flowrt`` fixture (see flowrt_process.flowrt)
+SHUTDOWN_SECONDS = 4.0
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_stops_cleanly_on_signal(flowrt: Start, signum: int) -> None:
+    server = flowrt()
+    assert server.udp_port and server.http_port  # real ports, although 0 was asked for
+    assert server.get("/version").text == server.get_json("/analyzer/json")["version"]
+    # a long-poll in flight must not hold the shutdown for its 60 s
+    answers: list[int] = []
+    poll = threading.Thread(
+        target=lambda: answers.append(server.get("/events/json", timeout=60).status_code),
+        daemon=True,
+    )
+    poll.start()
+    time.sleep(0.5)
+    assert server.proc is not None
+    started = time.monotonic()
+    server.proc.send_signal(signum)
+    assert server.proc.wait(10) == 0
+    assert time.monotonic() - started < SHUTDOWN_SECONDS
+    poll.join(5)
+    assert answers == [200]
+    assert "flowrt: stopping" in server.log
+    assert "Traceback" not in server.log
+
+
+def test_udp_datagrams_reach_the_api(flowrt: Start) -> None:
+    server = flowrt()
+    agent = Agent("192.0.2.30")
+    sent = server.send(agent.interval(1.0, [Conversation("10.2.0.1", "10.2.0.2", 500_000)],
+                                      counters=True))
+    agents = server.wait_for("/agents/json", lambda a: "192.0.2.30" in a, 10)
+    assert agents["192.0.2.30"]["sFlowDatagramsReceived"] == sent
+    assert agents["192.0.2.30"]["sFlowDatagramSource"] == ["127.0.0.1"]
+    analyzer = server.get_json("/analyzer/json")
+    assert analyzer["sFlowDatagramsReceived"] == sent and analyzer["sFlowSocketDrops"] == 0
