@@ -92,6 +92,7 @@ def test_key_functions_see_groups() -> None:
         ("ipprotocol>6", "'<' and '>' are not operators; use range:.* at column 11"),
         ("ipprotocol=", "expected a value at column 12"),
         ("ipprotocol=6,", "expected a value at column 14"),
+        ("ipsource=(", "unexpected .\\(. in a value .* at column 10"),
         ("ipprotocol=6&", "expected a comparison such as ipprotocol=6 at column 14"),
         ("&ipprotocol=6", "expected a comparison"),
         ("()", "expected a comparison"),

@@ -227,6 +227,8 @@ class _Parser:
                 closers.append(REGEX_OPEN[char])
             elif not closers and char in VALUE_END:
                 break
+            elif not regex and char == "(":  # almost always a misplaced group
+                raise self.error("unexpected '(' in a value (quote the value to match it)")
             out.append(char)
             self.pos += 1
         if closers:
