@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import os
 import signal
 import sys
 import time
@@ -33,8 +34,11 @@ from aiohttp import web
 from flowrt.api import create_app
 from flowrt.config import ConfigError, Properties
 from flowrt.engine.core import Engine
+from flowrt.export import prometheus
+from flowrt.progress import Progress
 from flowrt.sources import CaptureError, PcapReader, ReceivedDatagram, UdpReceiver, read_pcap
 from flowrt.sources.udp import DEFAULT_RCVBUF
+from flowrt.web import routes as web_routes
 
 PROG = "flowrt"
 TICK_SECONDS = 1.0
@@ -198,6 +202,8 @@ class Server:
     async def _start_http(self) -> tuple[str, int]:
         settings = self.settings
         app = create_app(self.engine, self.clock.now, self.props)
+        prometheus.install_routes(app, self.engine, self.props)
+        web_routes.install_routes(app, self.engine, self.props)
         access_log = logging.getLogger("aiohttp.access") if settings.http_log else None
         self._runner = web.AppRunner(
             app, access_log=access_log, shutdown_timeout=HTTP_SHUTDOWN_SECONDS
@@ -268,8 +274,10 @@ class Server:
         started, count = time.monotonic(), 0
         first: float | None = None
         base = clock.now()
+        bar = Progress(total=_file_size(reader.name), label="replay")
         try:
             for datagram in reader:
+                bar.update(reader.bytes_read)
                 if first is None:
                     first, base = datagram.timestamp, clock.now()
                 target = base + (datagram.timestamp - first)
@@ -288,6 +296,7 @@ class Server:
         except CaptureError as err:
             say(f"replay stopped: {err}")
         finally:
+            bar.close()
             reader.close()
             clock.set_rate(1.0)
             self.replay_done.set()
@@ -364,3 +373,11 @@ def configure_logging() -> None:
     logging.basicConfig(
         stream=sys.stderr, level=logging.INFO, format=f"{PROG}: %(levelname)s %(message)s"
     )
+
+
+def _file_size(name: str) -> int:
+    """The capture's size for the progress bar; 0 (no bar) when it is not a plain file."""
+    try:
+        return os.path.getsize(name)
+    except OSError:
+        return 0

@@ -114,6 +114,11 @@ class PcapReader:
             self.close()
             raise
 
+    @property
+    def bytes_read(self) -> int:
+        """How far into the file reading has got: for progress reports."""
+        return self._offset
+
     def __enter__(self) -> PcapReader:
         return self
 

@@ -18,8 +18,9 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import SFLOW_TESTDATA
 from flowrt_process import FlowrtProcess
+
+from conftest import SFLOW_TESTDATA
 
 pytest_plugins = ["flowrt_process"]  # the ``flowrt`` fixture (see flowrt_process.flowrt)
 PROMETHEUS = shutil.which("prometheus")

@@ -1,0 +1,1 @@
+"""Outputs of engine state for other systems: Prometheus text exposition, progress."""

@@ -1,0 +1,144 @@
+"""The web UI's HTTP routes: pages, shared assets, the API explorer, the flow browser.
+
+Everything served here is a file that ships with FlowRT or with a Python package it
+depends on: nothing is built at run time. sFlow-RT apps' pages load shared assets from
+``/inc/`` (jQuery, Bootstrap, jQuery UI, DataTables and InMon's chart widgets), so the
+same names are served here (:mod:`flowrt.web.assets`), which lets pages written for
+sFlow-RT render unchanged.
+
+Routes: ``/`` redirects to ``http.html.redirect``; ``/html/...`` the UI pages;
+``/inc/...`` shared assets; ``/api/`` the REST API explorer (Swagger UI) over
+``/api-docs`` (the OpenAPI document of :mod:`flowrt.web.openapi`);
+``/flowrt/browse-flows/json`` the flow browser's trend; and
+``/app/browse-flows/html/index.html`` redirects to the built-in flow browser with the
+same query, so browse-flows bookmarks keep working when that app is not installed.
+With ``http.html=no`` only ``/api-docs`` is served.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from aiohttp import web
+
+from flowrt.config import Properties
+from flowrt.engine.core import Engine
+from flowrt.web import assets
+from flowrt.web.browse import BrowseError, FlowBrowser
+from flowrt.web.openapi import openapi_document
+
+STATIC_DIR = Path(__file__).parent / "static"
+HTML_DIR = STATIC_DIR / "html"
+DEFAULT_REDIRECT = "./html/index.html"
+BROWSE_FLOWS_APP_PAGE = "/app/browse-flows/html/index.html"
+BROWSE_FLOWS_PAGE = "/html/flows.html"
+
+Clock = Callable[[], float]
+BROWSER = web.AppKey("flow_browser", FlowBrowser)
+WEB_CLOCK = web.AppKey("web_clock", Clock)
+
+
+def _redirect_target(props: Properties) -> str:
+    """``http.html.redirect`` made absolute (sFlow-RT's default is ``./html/index.html``)."""
+    target = props.get("http.html.redirect") or DEFAULT_REDIRECT
+    if target.startswith("./"):
+        target = target[1:]
+    elif not target.startswith(("/", "http://", "https://")):
+        target = "/" + target
+    return target
+
+
+def install_routes(
+    app: web.Application, engine: Engine, props: Properties, clock: Clock | None = None
+) -> None:
+    """Add the web UI to ``app`` (``clock``: the engine's now; see
+    :func:`flowrt.export.prometheus.app_clock` for the default)."""
+    from flowrt.export.prometheus import app_clock
+
+    app[WEB_CLOCK] = clock if clock is not None else app_clock(app)
+    browser = app[BROWSER] = FlowBrowser(engine)
+    r = app.router
+    r.add_get("/api-docs", api_docs)
+    if props.get_bool("http.html") is False:
+        return
+    target = _redirect_target(props)
+
+    async def root(request: web.Request) -> web.Response:
+        raise web.HTTPFound(target)
+
+    r.add_get("/", root)
+    r.add_get("/api", api_slash)
+    r.add_get("/api/", api_index)
+    r.add_get("/api/{name}", api_asset)
+    r.add_get("/inc/{name:.+}", inc_asset)
+    r.add_get("/html/{name:.*}", html_page)
+    r.add_get("/flowrt/browse-flows/json", browse_flows)
+    r.add_get(BROWSE_FLOWS_APP_PAGE, browse_flows_app)
+
+    async def close_browser(_: web.Application) -> None:
+        browser.close()
+
+    app.on_shutdown.append(close_browser)
+
+
+def _file(path: Path | None) -> web.FileResponse:
+    if path is None or not path.is_file():
+        raise web.HTTPNotFound(text="not found")
+    return web.FileResponse(path, headers={"Cache-Control": "no-cache"})
+
+
+async def api_docs(request: web.Request) -> web.Response:
+    return web.json_response(openapi_document(), dumps=lambda o: json.dumps(o, indent=1))
+
+
+async def api_slash(request: web.Request) -> web.Response:
+    raise web.HTTPFound("/api/")
+
+
+async def api_index(request: web.Request) -> web.FileResponse:
+    return _file(HTML_DIR / "api.html")
+
+
+async def api_asset(request: web.Request) -> web.FileResponse:
+    return _file(assets.swagger_file(request.match_info["name"]))
+
+
+async def inc_asset(request: web.Request) -> web.StreamResponse:
+    name = request.match_info["name"]
+    shim = assets.SHIMS.get(name)
+    if shim is not None:
+        return web.Response(text=shim, content_type="application/javascript")
+    return _file(assets.inc_file(name))
+
+
+async def html_page(request: web.Request) -> web.FileResponse:
+    name = request.match_info["name"] or "index.html"
+    return _file(assets.safe_join(HTML_DIR, name))
+
+
+async def browse_flows_app(request: web.Request) -> web.Response:
+    query = request.query_string
+    raise web.HTTPFound(BROWSE_FLOWS_PAGE + (f"?{query}" if query else ""))
+
+
+async def browse_flows(request: web.Request) -> web.Response:
+    q = request.query
+    after: int | None = None
+    if q.get("after"):
+        try:
+            after = int(float(q["after"]))
+        except ValueError:
+            return web.json_response({"error": f"after={q['after']!r} is not a time"}, status=400)
+    try:
+        body = request.app[BROWSER].trend(
+            q.get("keys", ""), q.get("value", ""), q.get("filter", ""), after,
+            request.app[WEB_CLOCK](),
+        )
+    except BrowseError as err:
+        return web.json_response({"error": str(err)}, status=400)
+    return web.json_response(body)
+
+
+__all__ = ["install_routes"]
