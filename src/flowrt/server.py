@@ -36,6 +36,8 @@ from flowrt.config import ConfigError, Properties
 from flowrt.engine.core import Engine
 from flowrt.export import prometheus
 from flowrt.progress import Progress
+from flowrt.scripts import ScriptHost
+from flowrt.scripts import install_routes as install_script_routes
 from flowrt.sources import CaptureError, PcapReader, ReceivedDatagram, UdpReceiver, read_pcap
 from flowrt.sources.udp import DEFAULT_RCVBUF
 from flowrt.web import routes as web_routes
@@ -170,6 +172,7 @@ class Server:
         self._reported_errors = 0
         self._internal_errors = 0
         self._stopping = False
+        self.scripts: ScriptHost | None = None
 
     # --- lifecycle ------------------------------------------------------------------------
     async def start(self) -> Endpoints:
@@ -190,6 +193,8 @@ class Server:
             await self.stop()
             raise
         loop = asyncio.get_running_loop()
+        if self.scripts is not None:
+            self.scripts.start()  # before replay starts, so scripts' flows see all of it
         self._tasks.append(loop.create_task(self._tick_loop()))
         if reader is not None:
             self._tasks.append(loop.create_task(
@@ -202,6 +207,11 @@ class Server:
     async def _start_http(self) -> tuple[str, int]:
         settings = self.settings
         app = create_app(self.engine, self.clock.now, self.props)
+        self.scripts = ScriptHost(
+            self.engine, self.props, asyncio.get_running_loop(), clock=self.clock.now
+        )
+        # installed apps first: a real app under /app/<name>/ wins over the UI's shortcuts
+        install_script_routes(app, self.scripts)
         prometheus.install_routes(app, self.engine, self.props)
         web_routes.install_routes(app, self.engine, self.props)
         access_log = logging.getLogger("aiohttp.access") if settings.http_log else None
@@ -245,6 +255,8 @@ class Server:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self.scripts is not None:
+            self.scripts.stop()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -265,6 +277,9 @@ class Server:
 
     async def _replay(self, reader: PcapReader, speed: float, delay: float) -> None:
         """Feed a capture to the engine on the capture's own timeline (see module doc)."""
+        if self.scripts is not None and not await self.scripts.wait_loaded(SCRIPT_LOAD_SECONDS):
+            say(f"replay starts although some scripts are still loading after"
+                f" {SCRIPT_LOAD_SECONDS:g} s")
         if delay > 0:
             await asyncio.sleep(delay)
         pace = f"{speed:g}x capture pace" if speed else "as fast as possible"
@@ -320,19 +335,21 @@ class Server:
         while True:
             self._tick_if_due(self.clock.now())
             wall = time.monotonic()
-            if self.receiver is not None and wall >= next_drops:
-                self._update_socket_drops()
-                next_drops = wall + DROPS_POLL_SECONDS
+            if self.receiver is not None:
+                # SO_RXQ_OVFL keeps kernel_drops current for free; /proc is read less often
+                self._update_socket_drops(read_proc=wall >= next_drops)
+                if wall >= next_drops:
+                    next_drops = wall + DROPS_POLL_SECONDS
             if wall >= next_report:
                 self._report_decode_errors()
                 next_report = wall + ERROR_REPORT_SECONDS
             await asyncio.sleep(TICK_POLL_SECONDS)
 
-    def _update_socket_drops(self) -> None:
+    def _update_socket_drops(self, read_proc: bool = True) -> None:
         receiver = self.receiver
         if receiver is None:
             return
-        proc = receiver.proc_drops()
+        proc = receiver.proc_drops() if read_proc else None
         drops = max(receiver.kernel_drops, proc or 0)
         counters = self.engine.counters
         if drops > counters.socket_drops:
@@ -346,6 +363,9 @@ class Server:
             say(f"{total - self._reported_errors} sFlow decode errors in the last"
                 f" {ERROR_REPORT_SECONDS:g} s ({total} in all; see /agents/json)")
             self._reported_errors = total
+
+
+SCRIPT_LOAD_SECONDS = 10.0  # replay waits this long at most for scripts' top-level code
 
 
 async def serve(props: Properties) -> None:

@@ -9,7 +9,8 @@ when idle, so loss is reported instead of guessed.
 
 One :class:`UdpReceiver` serves both users: the CLI iterates it (blocking), the
 server attaches it to its asyncio loop with :meth:`UdpReceiver.add_to_loop`, which
-drains every queued datagram per readiness event (no per-datagram task or future).
+drains up to ``DRAIN_BATCH`` queued datagrams per readiness event (no per-datagram task
+or future) and then lets the loop serve HTTP before it continues.
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ if TYPE_CHECKING:  # asyncio costs a CLI tens of milliseconds to import; only th
 DEFAULT_PORT = 6343  # IANA "sflow"
 DEFAULT_RCVBUF = 8 * 1024 * 1024
 MAX_DATAGRAM = 65535
+DRAIN_BATCH = 32
+"""Datagrams handled per readiness event before yielding to the loop: an agent sending
+faster than we ingest must not starve the HTTP API (the socket stays readable, so the
+loop comes straight back after serving whatever else is ready)."""
 
 # Linux socket options the socket module does not name (asm-generic/socket.h values;
 # the few architectures with other numbers are not ones we run on).
@@ -154,7 +159,7 @@ class UdpReceiver:
         receive = self.receive
 
         def drain() -> None:
-            while True:
+            for _ in range(DRAIN_BATCH):
                 try:
                     datagram = receive()
                 except (BlockingIOError, InterruptedError):

@@ -1,0 +1,494 @@
+"""sFlow-RT's script API (spec §4), implemented once for JavaScript and Python scripts.
+
+Each function takes and returns plain Python values (str, numbers, bool, None, dict,
+list); the language bindings (:mod:`flowrt.scripts.js`, :mod:`flowrt.scripts.py`) only
+convert. Names are sFlow-RT's, so the bindings expose the methods as they are.
+
+Threading: every method runs on the calling script's own thread. Anything that touches
+the engine goes through :class:`~flowrt.scripts.bridge.LoopBridge` to the engine's loop;
+store, shared state, baselines, logging and HTTP stay on the script thread. A bad
+argument raises :class:`ScriptApiError` (or the engine's own typed ValueError), which
+the bindings turn into an exception the script can catch.
+
+Choices where sFlow-RT is silent:
+
+* ``activeFlows`` of an unknown flow returns ``[]`` (scripts poll before defining, and
+  sFlow-RT's apps never guard this call); ``flowValue`` of an unknown one returns null;
+* ``storeSet(key, null)`` deletes the key; keys are file names percent-encoded, so any
+  string is a valid key; values are JSON, at most :data:`MAX_VALUE_BYTES` each;
+* ``sharedSet`` keeps a JSON copy, so scripts in either language see plain data, never
+  another script's live objects; at most :data:`MAX_SHARED_KEYS` keys;
+* the BGP functions answer as if no router has connected: neighbours and sources are
+  accepted (true), routes and flow specs are not installed (false), counts are 0.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from base64 import b64encode
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from flowrt import __version__
+from flowrt.scripts.baseline import MAX_BASELINES, Baseline, BaselineError
+
+if TYPE_CHECKING:
+    from flowrt.scripts.runtime import ScriptRuntime
+
+log = logging.getLogger("flowrt.script")
+
+MAX_VALUE_BYTES = 1024 * 1024
+MAX_SHARED_KEYS = 10_000
+MAX_STORE_KEYS = 10_000
+HTTP_TIMEOUT = 10.0
+HTTP_MAX_BYTES = 16 * 1024 * 1024
+SYSLOG_PORT = 514
+SYSLOG_FACILITY = 16  # local0
+SYSLOG_SEVERITY = 5  # notice
+DEFAULT_MAX_FLOWS = 100
+MAX_FLOWS = 10_000
+
+
+class ScriptApiError(ValueError):
+    """A script called an API function with arguments it cannot use."""
+
+
+def _json_copy(value: Any, what: str) -> str:
+    try:
+        text = json.dumps(value, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as err:
+        raise ScriptApiError(f"{what}: value is not JSON data ({err})") from None
+    if len(text) > MAX_VALUE_BYTES:
+        raise ScriptApiError(f"{what}: value is over {MAX_VALUE_BYTES} bytes as JSON")
+    return text
+
+
+def _selector(value: Any, sep: str, what: str) -> str:
+    """sFlow-RT accepts ``'a;b'`` or ``['a','b']`` for agents (``,`` for metrics)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Sequence) and all(isinstance(v, str) for v in value):
+        return sep.join(value)
+    raise ScriptApiError(f"{what} must be a string or an array of strings, got {value!r}")
+
+
+def _metric_filter(raw: Any) -> dict[str, list[Any]] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        raise ScriptApiError(f"metric filter must be an object of name -> [values], got {raw!r}")
+    return {k: (list(v) if isinstance(v, list | tuple) else [v]) for k, v in raw.items()}
+
+
+class SharedState:
+    """``sharedGet``/``sharedSet``: one JSON blob per key, visible to every script."""
+
+    def __init__(self) -> None:
+        self._values: dict[str, str] = {}
+
+    def get(self, key: str) -> Any:
+        text = self._values.get(key)
+        return None if text is None else json.loads(text)
+
+    def set(self, key: str, value: Any) -> None:
+        if value is None:
+            self._values.pop(key, None)
+            return
+        text = _json_copy(value, f"sharedSet({key!r})")
+        if key not in self._values and len(self._values) >= MAX_SHARED_KEYS:
+            raise ScriptApiError(f"sharedSet: at most {MAX_SHARED_KEYS} keys")
+        self._values[key] = text  # a str assignment is atomic under the GIL
+
+
+class ScriptStore:
+    """``storeGet``/``storeSet``: JSON files under ``script.store/<app>~<script>/<key>``."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def _path(self, key: str) -> Path:
+        if not isinstance(key, str) or not key:
+            raise ScriptApiError(f"store key must be a non-empty string, got {key!r}")
+        return self.directory / urllib.parse.quote(key, safe="")
+
+    def get(self, key: str) -> Any:
+        try:
+            return json.loads(self._path(key).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as err:
+            log.warning("store %s: cannot read key %r: %s", self.directory, key, err)
+            return None
+
+    def set(self, key: str, value: Any) -> None:
+        path = self._path(key)
+        if value is None:
+            path.unlink(missing_ok=True)
+            return
+        text = _json_copy(value, f"storeSet({key!r})")
+        self.directory.mkdir(parents=True, exist_ok=True)
+        if not path.exists() and len(self.keys()) >= MAX_STORE_KEYS:
+            raise ScriptApiError(f"storeSet: at most {MAX_STORE_KEYS} keys per script")
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)  # atomic: a crash leaves the old value or the new one
+
+    def keys(self) -> list[str]:
+        if not self.directory.is_dir():
+            return []
+        return sorted(urllib.parse.unquote(p.name) for p in self.directory.iterdir()
+                      if not p.name.endswith(".tmp"))
+
+
+def http_request(
+    url: str, method: str | None = None, content_type: str | None = None,
+    body: str | None = None, user: str | None = None, password: str | None = None,
+    accept: str | None = None, headers: Mapping[str, str] | None = None,
+) -> tuple[int, str]:
+    """One blocking HTTP request: (status, body text). Network errors raise ScriptApiError."""
+    if not isinstance(url, str) or not url.lower().startswith(("http://", "https://")):
+        raise ScriptApiError(f"http: url must be http:// or https://, got {url!r}")
+    data = None if body is None else str(body).encode("utf-8")
+    req = urllib.request.Request(url, data=data, method=(method or "GET").upper())
+    for name, value in (headers or {}).items():
+        req.add_header(str(name), str(value))
+    if content_type:
+        req.add_header("Content-Type", content_type)
+    if accept:
+        req.add_header("Accept", accept)
+    if user is not None:
+        token = b64encode(f"{user}:{password or ''}".encode()).decode()
+        req.add_header("Authorization", f"Basic {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=HTTP_TIMEOUT) as resp:
+            return resp.status, resp.read(HTTP_MAX_BYTES).decode("utf-8", "replace")
+    except urllib.error.HTTPError as err:
+        return err.code, err.read(HTTP_MAX_BYTES).decode("utf-8", "replace")
+    except (urllib.error.URLError, OSError, ValueError) as err:
+        reason = getattr(err, "reason", err)
+        raise ScriptApiError(f"http {url}: {reason}") from None
+
+
+class HostApi:
+    """The functions one script sees; ``runtime`` is that script's thread and state."""
+
+    def __init__(self, runtime: ScriptRuntime) -> None:
+        self.runtime = runtime
+        self.services = runtime.services
+        self._baselines: dict[str, Baseline] = {}
+
+    # --- helpers ---------------------------------------------------------------------
+    def _on_loop(self, fn: Any, *args: Any) -> Any:
+        return self.services.bridge.call(fn, *args)
+
+    def _now(self) -> float:
+        return self.services.clock()
+
+    # --- server / info ---------------------------------------------------------------
+    def version(self) -> str:
+        return __version__
+
+    def analyzer(self) -> dict[str, Any]:
+        engine = self.services.engine
+        return self._on_loop(lambda: engine.analyzer(self._now()))
+
+    def agents(self, addresses: Any = None) -> dict[str, Any]:
+        engine = self.services.engine
+        selected = None if addresses is None else [
+            addresses] if isinstance(addresses, str) else list(addresses)
+        return self._on_loop(lambda: engine.agents.to_json(self._now(), selected))
+
+    def datasourceInfo(self, agent: str, datasource: str) -> dict[str, Any] | None:
+        engine = self.services.engine
+        return self._on_loop(engine.agents.datasource_info, str(agent), str(datasource))
+
+    def getSystemProperty(self, name: str) -> str | None:
+        return self.services.props.get(str(name))
+
+    def getSystemPropertyNames(self) -> list[str]:
+        return self.services.props.names()
+
+    def scriptdir(self) -> str:
+        return str(self.runtime.path.parent)
+
+    def _log(self, level: int, message: Any) -> None:
+        log.log(level, "%s: %s", self.runtime.name, message)
+
+    def logFine(self, message: Any) -> None:
+        self._log(logging.DEBUG, message)
+
+    def logInfo(self, message: Any) -> None:
+        self._log(logging.INFO, message)
+
+    def logWarning(self, message: Any) -> None:
+        self._log(logging.WARNING, message)
+
+    def logSevere(self, message: Any) -> None:
+        self._log(logging.ERROR, message)
+
+    # --- metrics ---------------------------------------------------------------------
+    def metrics(self, agent: str | None = None) -> dict[str, Any]:
+        m = self.services.engine.metrics
+        if agent is None:
+            return self._on_loop(lambda: m.metrics_json(self._now()))
+        return self._on_loop(lambda: m.agent_metrics(str(agent), self._now()))
+
+    def _query(self, kind: str, agents: Any, metrics: Any, filt: Any) -> Any:
+        m = self.services.engine.metrics
+        query = {"metric": m.metric_query, "dump": m.dump_query, "table": m.table_query}[kind]
+        a, names = _selector(agents, ";", "agents"), _selector(metrics, ",", "metrics")
+        f = _metric_filter(filt)
+        return self._on_loop(lambda: query(a, names, f, self._now()))
+
+    def metric(self, agents: Any, metrics: Any, filt: Any = None) -> list[dict[str, Any]]:
+        return self._query("metric", agents, metrics, filt)
+
+    def dump(self, agents: Any, metrics: Any, filt: Any = None) -> list[dict[str, Any]]:
+        return self._query("dump", agents, metrics, filt)
+
+    def table(self, agents: Any, metrics: Any, filt: Any = None) -> list[list[Any]]:
+        return self._query("table", agents, metrics, filt)
+
+    # --- flows -----------------------------------------------------------------------
+    def setFlow(self, name: str, spec: Any) -> None:
+        if not isinstance(spec, Mapping):
+            raise ScriptApiError(f"setFlow({name!r}): the definition must be an object")
+        self._on_loop(self.services.engine.set_flow, str(name), dict(spec))
+
+    def clearFlow(self, name: str) -> bool:
+        return self._on_loop(self.services.engine.delete_flow, str(name))
+
+    def flowKeys(self) -> dict[str, int]:
+        flows = self.services.engine.flows
+        return self._on_loop(lambda: flows.flow_keys(self._now()))
+
+    def flowValue(self, agent: str, ds_name: str, key: str) -> float | None:
+        datasource, dot, name = str(ds_name).rpartition(".")
+        if not dot:
+            raise ScriptApiError(f"flowValue: expected '<dataSource>.<flow>', got {ds_name!r}")
+        flows = self.services.engine.flows
+        return self._on_loop(
+            lambda: flows.flow_value(name, str(agent), datasource, str(key), self._now()))
+
+    def activeFlows(
+        self, agents: Any, name: str, max_flows: Any = None, min_value: Any = None,
+        agg_mode: str | None = None,
+    ) -> list[dict[str, Any]]:
+        limit = DEFAULT_MAX_FLOWS if max_flows is None else int(max_flows)
+        limit = max(0, min(limit, MAX_FLOWS))
+        minimum = 0.0 if min_value is None else float(min_value)
+        selector = _selector(agents, ";", "agents")
+        engine = self.services.engine
+
+        def read() -> list[dict[str, Any]]:
+            if name not in engine.flows.specs():
+                return []
+            return engine.active_flows(selector, str(name), self._now(), max_flows=limit,
+                                       min_value=minimum, agg_mode=agg_mode or None)
+
+        return self._on_loop(read)
+
+    # --- thresholds ------------------------------------------------------------------
+    def setThreshold(self, name: str, spec: Any) -> None:
+        if not isinstance(spec, Mapping):
+            raise ScriptApiError(f"setThreshold({name!r}): the definition must be an object")
+        self._on_loop(self.services.engine.set_threshold, str(name), dict(spec))
+
+    def clearThreshold(self, name: str) -> bool:
+        return self._on_loop(self.services.engine.delete_threshold, str(name))
+
+    def thresholdTriggered(
+        self, threshold_id: str, agent: str, metric: str, flow_key: str | None = None,
+    ) -> bool:
+        thresholds = self.services.engine.thresholds
+        return self._on_loop(thresholds.triggered, str(threshold_id), str(agent), str(metric),
+                             None if flow_key is None else str(flow_key))
+
+    # --- handlers (the bindings keep the callables; this records what to deliver) ----
+    def setEventHandler(self, threshold_ids: Any = None) -> None:
+        self.runtime.subscribe("event", threshold_ids)
+
+    def setFlowHandler(self, names: Any = None) -> None:
+        self.runtime.subscribe("flow", names)
+
+    def setIntervalHandler(self, seconds: Any = None) -> None:
+        self.runtime.set_interval(1.0 if seconds is None else float(seconds))
+
+    def setHttpHandler(self) -> None:
+        self.runtime.subscribe("http", None)
+
+    def clearEventHandler(self) -> None:
+        self.runtime.unsubscribe("event")
+
+    def clearFlowHandler(self) -> None:
+        self.runtime.unsubscribe("flow")
+
+    def clearIntervalHandler(self) -> None:
+        self.runtime.set_interval(None)
+
+    def clearHttpHandler(self) -> None:
+        self.runtime.unsubscribe("http")
+
+    # --- groups and maps --------------------------------------------------------------
+    def setGroups(self, name: str, spec: Any) -> bool:
+        lookups = self.services.engine.lookups
+        if spec is None:
+            return self._on_loop(lookups.delete_groups, str(name))
+        if not isinstance(spec, Mapping):
+            return False
+        try:
+            self._on_loop(lookups.set_groups, str(name), dict(spec))
+        except ValueError as err:
+            log.warning("%s: setGroups(%r) refused: %s", self.runtime.name, name, err)
+            return False
+        return True
+
+    def setMap(self, name: str, spec: Any) -> bool:
+        lookups = self.services.engine.lookups
+        if spec is None:
+            return self._on_loop(lookups.delete_map, str(name))
+        if not isinstance(spec, Mapping):
+            return False
+        try:
+            self._on_loop(lookups.set_map, str(name), dict(spec))
+        except ValueError as err:
+            log.warning("%s: setMap(%r) refused: %s", self.runtime.name, name, err)
+            return False
+        return True
+
+    # --- state ------------------------------------------------------------------------
+    def sharedGet(self, key: str) -> Any:
+        return self.services.shared.get(str(key))
+
+    def sharedSet(self, key: str, value: Any) -> None:
+        self.services.shared.set(str(key), value)
+
+    def storeGet(self, key: str) -> Any:
+        return self.runtime.store.get(key)
+
+    def storeSet(self, key: str, value: Any) -> None:
+        self.runtime.store.set(key, value)
+
+    def storeDelete(self, key: str) -> None:
+        self.runtime.store.set(key, None)
+
+    def storeKeys(self) -> list[str]:
+        return self.runtime.store.keys()
+
+    # --- baselines --------------------------------------------------------------------
+    def baselineCreate(self, name: str, window: Any, sensitivity: Any, repeat: Any) -> bool:
+        if name not in self._baselines and len(self._baselines) >= MAX_BASELINES:
+            raise ScriptApiError(f"baselineCreate: at most {MAX_BASELINES} baselines per script")
+        self._baselines[str(name)] = Baseline(int(window), float(sensitivity), int(repeat))
+        return True
+
+    def _baseline(self, name: str) -> Baseline:
+        baseline = self._baselines.get(str(name))
+        if baseline is None:
+            raise BaselineError(f"no baseline named {name!r}; call baselineCreate first")
+        return baseline
+
+    def baselineCheck(self, name: str, value: Any) -> str:
+        return self._baseline(name).check(float(value))
+
+    def baselineStatistics(self, name: str) -> dict[str, Any] | None:
+        baseline = self._baselines.get(str(name))
+        return None if baseline is None else baseline.statistics()
+
+    def baselineReset(self, name: str) -> bool:
+        baseline = self._baselines.get(str(name))
+        if baseline is None:
+            return False
+        baseline.reset()
+        return True
+
+    def baselineDelete(self, name: str) -> bool:
+        return self._baselines.pop(str(name), None) is not None
+
+    # --- HTTP client and syslog -------------------------------------------------------
+    def http(self, url: str, method: str | None = None, content_type: str | None = None,
+             body: str | None = None, user: str | None = None, password: str | None = None,
+             accept: str | None = None) -> str:
+        """sFlow-RT's http(): the body of a 2xx answer; anything else throws."""
+        status, text = http_request(url, method, content_type, body, user, password, accept)
+        if not 200 <= status < 300:
+            raise ScriptApiError(f"http {url}: status {status}")
+        return text
+
+    def http2(self, options: Any) -> dict[str, Any]:
+        """``http2({url, operation, headers, body, user, password})`` → {status, body}."""
+        if not isinstance(options, Mapping):
+            raise ScriptApiError("http2: expected an options object")
+        status, text = http_request(
+            options.get("url"), options.get("operation"), None, options.get("body"),
+            options.get("user"), options.get("password"), None, options.get("headers"))
+        return {"status": status, "body": text, "url": options.get("url")}
+
+    def syslog(self, host: str, port: Any, facility: Any, severity: Any, message: Any) -> bool:
+        """One RFC 5424 datagram whose message is the JSON of ``message``."""
+        port = SYSLOG_PORT if port is None else int(port)
+        facility = SYSLOG_FACILITY if facility is None else int(facility)
+        severity = SYSLOG_SEVERITY if severity is None else int(severity)
+        if not (0 <= facility <= 23 and 0 <= severity <= 7):
+            raise ScriptApiError(f"syslog: facility 0..23 and severity 0..7, got "
+                                 f"{facility}, {severity}")
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        text = message if isinstance(message, str) else json.dumps(message)
+        line = (f"<{facility * 8 + severity}>1 {stamp} {socket.gethostname()} flowrt - - - "
+                f"{text}")
+        try:
+            family = socket.AF_INET6 if ":" in str(host) else socket.AF_INET
+            with socket.socket(family, socket.SOCK_DGRAM) as sock:
+                sock.sendto(line.encode("utf-8")[:65000], (str(host), port))
+        except OSError as err:
+            log.warning("%s: syslog to %s:%s failed: %s", self.runtime.name, host, port, err)
+            return False
+        return True
+
+    # --- BGP: no speaker yet, so every router is "not connected" ----------------------
+    def bgpAddNeighbor(self, *args: Any) -> bool:
+        return True
+
+    def bgpRemoveNeighbor(self, *args: Any) -> bool:
+        return True
+
+    def bgpAddSource(self, *args: Any) -> bool:
+        return True
+
+    def bgpRemoveSource(self, *args: Any) -> bool:
+        return True
+
+    def bgpAddRoute(self, *args: Any) -> bool:
+        return False
+
+    def bgpRemoveRoute(self, *args: Any) -> bool:
+        return False
+
+    def bgpAddFlow(self, *args: Any) -> bool:
+        return False
+
+    def bgpRemoveFlow(self, *args: Any) -> bool:
+        return False
+
+    def bgpRouteCount(self, *args: Any) -> int:
+        return 0
+
+    def bgpFlowCount(self, *args: Any) -> int:
+        return 0
+
+
+API_FUNCTIONS: tuple[str, ...] = tuple(
+    name for name in vars(HostApi) if not name.startswith("_") and callable(vars(HostApi)[name])
+)
+"""Every function name a script sees (the handler setters are wrapped per language)."""
+HANDLER_FUNCTIONS = frozenset({
+    "setEventHandler", "setFlowHandler", "setIntervalHandler", "setHttpHandler",
+})
