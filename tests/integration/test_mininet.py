@@ -78,6 +78,7 @@ setLogLevel("warning")
 # txo/rxo off (TCULink): a user-space switch needs TX checksum offload off on veths
 net = Mininet(topo=Tree(), switch=partial(OVSBridge, datapath="user"), controller=None,
               link=TCULink, autoSetMacs=True)
+server = None
 try:
     net.start()
     say(pids=[h.pid for h in net.hosts])
@@ -97,6 +98,8 @@ try:
     server.wait(5)
     say(iperf=json.loads(out))
 finally:
+    if server is not None and server.poll() is None:
+        server.kill()  # a one-shot iperf3 server whose client never came
     net.stop()
 '''
 
