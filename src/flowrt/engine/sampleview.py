@@ -4,12 +4,14 @@ Every flow definition asks the same sample for a few keys (``ipsource``, ``bytes
 ``tcpdestinationport``, ...). :class:`FlowSampleView` is built once per sample and shared
 by all definitions, so the work behind a key is done at most once per sample:
 
-* header keys come from :func:`flowrt.sflow.packet.locate` (run once, on the first header
-  key asked for) and ``packet.EXTRACTORS``: only the keys some definition needs are
-  decoded, never the whole header;
+* header keys come from :func:`flowrt.sflow.packet.locate` (run once, when the view is
+  built: every sample's shape is noted for /flowkeys/json anyway) and
+  ``packet.EXTRACTORS``: only the keys some definition needs are decoded, never the
+  whole header;
 * sample-context keys (agent, interfaces, sizes) and extended-record keys (switch, router,
   gateway, tcp_info, queue, ...) come from small resolver functions;
-* every answer, None included, is cached in a small per-view dict.
+* every answer, None included, is cached in a small per-view dict (the engine's
+  generated per-flow code, ``flows.compile_counter``, bypasses it via ``key_getter``).
 
 Resolvers are looked up by key name in a module-level table built on first use of each
 name (bounded), so ``get`` is a dict hit plus one call.
@@ -76,19 +78,29 @@ class FlowSampleView:
     are rate-limited notifications rather than samples.
     """
 
-    __slots__ = ("_cache", "_layers", "agent", "sample", "sampled", "sampling_rate")
+    __slots__ = ("_cache", "_layers", "agent", "header", "sample", "sampled", "sampling_rate")
 
     def __init__(self, agent: str, sample: object) -> None:
         self.agent = agent
         self.sample = sample
+        records = sample.records  # type: ignore[attr-defined]
         sampled = None
-        for record in sample.records:  # type: ignore[attr-defined]
-            if record.__class__ is SampledHeader:
-                sampled = record
-                break
+        if records and records[0].__class__ is SampledHeader:  # what agents send first
+            sampled = records[0]
+        else:
+            for record in records:
+                if record.__class__ is SampledHeader:
+                    sampled = record
+                    break
         self.sampled: SampledHeader | None = sampled
+        # Located at once: every sample's shape is noted for /flowkeys/json anyway.
+        if sampled is None:
+            self.header: bytes | None = None
+            self._layers: packet.Layers | None = None
+        else:
+            header = self.header = sampled.header
+            self._layers = packet.locate(sampled.protocol, header)
         self.sampling_rate: int = getattr(sample, "sampling_rate", 1) or 1
-        self._layers: packet.Layers | None = None
         self._cache: dict[str, Value] = {}
 
     def get(self, name: str) -> Value:
@@ -101,18 +113,12 @@ class FlowSampleView:
         return value  # type: ignore[return-value]
 
     def layers(self) -> packet.Layers | None:
-        """The header's protocol layers (located once), or None without a header."""
-        layers = self._layers
-        if layers is None:
-            sampled = self.sampled
-            if sampled is None:
-                return None
-            layers = self._layers = packet.locate(sampled.protocol, sampled.header)
-        return layers
+        """The header's protocol layers (located when the view was built), or None."""
+        return self._layers
 
     def shape(self) -> str:
         """The header's layer string ("e4t", ...; "" without header): what keys it has."""
-        layers = self.layers()
+        layers = self._layers
         return "" if layers is None else layers[0]
 
     def record(self, cls: type) -> object | None:
@@ -131,13 +137,10 @@ class FlowSampleView:
 
 def _header_resolver(extract: packet.Extractor, fallback: Resolver | None) -> Resolver:
     def resolve(view: FlowSampleView) -> Value:
-        sampled = view.sampled
-        if sampled is None:
+        header = view.header
+        if header is None:
             return None if fallback is None else fallback(view)
-        layers = view._layers
-        if layers is None:
-            layers = view._layers = packet.locate(sampled.protocol, sampled.header)
-        return extract(sampled.header, layers)  # type: ignore[return-value]
+        return extract(header, view._layers)  # type: ignore[arg-type, return-value]
 
     return resolve
 
@@ -304,6 +307,22 @@ for _proto, _l4 in ((IPPROTO_TCP, "tcp"), (IPPROTO_UDP, "udp")):
 FALLBACK["tcpflags"] = _l4_field(IPPROTO_TCP, lambda r: _TCP_FLAGS[r.tcp_flags & 0x1FF])
 
 _RESOLVERS: dict[str, Resolver] = {}
+
+
+def key_getter(name: str) -> tuple[packet.Extractor | None, Resolver]:
+    """How generated per-flow code reads plain key ``name`` without the view's cache.
+
+    ``(extract, resolve)``: with ``extract`` (a header key), the value is
+    ``extract(view.header, view.layers())`` when the view has a header, else
+    ``resolve(view)`` (the sampled_ipv4/ipv6/ethernet fallback); without it, always
+    ``resolve(view)``. Either way the value equals ``view.get(name)``.
+    """
+    if name in CONTEXT or name in RECORD_KEYS:
+        return None, resolver(name)
+    extract = packet.extractor(name)
+    if extract is None:
+        return None, _none
+    return extract, FALLBACK.get(name, _none)
 
 
 def resolver(name: str) -> Resolver:

@@ -16,6 +16,10 @@ Why it is cheap (``add`` runs per sample per flow definition)
     ``now`` changes. All keys share the same scale, so ordering stored values orders
     current rates without any ``exp``. When ``g`` grows large the landmark moves forward
     and every stored value is rescaled once (a few hundred keys, every ~100·t seconds).
+    The landmark and ``g`` live in a :class:`DecayClock` that the tables of one flow
+    definition share: a datagram's samples land in many data sources' tables at the same
+    ``now``, and one ``exp`` serves them all. A table rescales itself lazily, on its next
+    use after the shared landmark moved.
 
 Bounded memory: approximate top-N
     A table tracks at most ``capacity`` candidate keys (default ``n * 20``). Inserting a
@@ -45,6 +49,34 @@ REBASE_EXPONENT = 100.0
 """Move the landmark once stored values carry ``e**100`` of growth (far from overflow)."""
 
 
+class DecayClock:
+    """The forward-decay scale ``g(now) = exp((now - landmark) / t)`` of a set of tables.
+
+    Tables with the same ``t`` may share one (a flow definition's per data source tables
+    do), so ``exp`` runs once per distinct ``now``, not once per table touched.
+    """
+
+    __slots__ = ("growth", "landmark", "now", "t")
+
+    def __init__(self, t: float) -> None:
+        if t <= 0:
+            raise ValueError("t must be > 0")
+        self.t = float(t)
+        self.landmark: float | None = None
+        self.now = -math.inf
+        self.growth = 1.0
+
+    def advance(self, now: float) -> None:
+        """Recompute ``growth`` for a new ``now``; move the landmark when it gets large."""
+        if self.landmark is None:
+            self.landmark = now
+        exponent = (now - self.landmark) / self.t
+        if exponent > REBASE_EXPONENT:
+            self.landmark, exponent = now, 0.0  # tables rescale on their next use
+        self.now = now
+        self.growth = math.exp(exponent)
+
+
 class FlowRate(NamedTuple):
     """One row of a top-N answer: the key, its rate per second, its extra value rates."""
 
@@ -59,9 +91,7 @@ class FlowTable:
     Not thread-safe: one event loop owns it. ``now`` is seconds (any epoch), passed in.
     """
 
-    __slots__ = (
-        "_entries", "_growth", "_landmark", "_now", "capacity", "idle_timeout", "n", "t",
-    )  # fmt: skip
+    __slots__ = ("_clock", "_entries", "_landmark", "capacity", "idle_timeout", "n", "t")
 
     def __init__(
         self,
@@ -70,6 +100,7 @@ class FlowTable:
         *,
         capacity: int | None = None,
         idle_timeout: float | None = None,
+        clock: DecayClock | None = None,
     ) -> None:
         if n < 1 or t <= 0:
             raise ValueError("n must be >= 1 and t > 0")
@@ -82,36 +113,44 @@ class FlowTable:
             idle_timeout if idle_timeout is not None
             else max(MIN_IDLE_SECONDS, IDLE_TIME_CONSTANTS * self.t)
         )  # fmt: skip
+        if clock is not None and clock.t != self.t:
+            raise ValueError("a shared DecayClock must have the table's t")
         # key -> [scaled sum, last update time, scaled extra sums or None]
         self._entries: dict[str, list] = {}
-        self._landmark: float | None = None
-        self._now = -math.inf
-        self._growth = 1.0
+        self._clock = clock if clock is not None else DecayClock(self.t)
+        self._landmark: float | None = None  # the clock landmark stored values are scaled to
 
     def __len__(self) -> int:
         """How many keys are tracked (candidates, not only the top n)."""
         return len(self._entries)
 
-    def _advance(self, now: float) -> None:
-        """Recompute the growth factor for a new ``now``; rebase when it gets large."""
-        if self._landmark is None:
-            self._landmark = now
-        exponent = (now - self._landmark) / self.t
-        if exponent > REBASE_EXPONENT:
-            shrink = math.exp(-exponent)
+    def _advance(self, now: float) -> float:
+        """The growth factor at ``now``, stored values rescaled to the clock's landmark."""
+        clock = self._clock
+        if now != clock.now:
+            clock.advance(now)
+        if self._landmark != clock.landmark:
+            self._rebase()
+        return clock.growth
+
+    def _rebase(self) -> None:
+        """Rescale stored values after the shared landmark moved (or was first set)."""
+        landmark = self._clock.landmark
+        if self._landmark is not None and self._entries:
+            shrink = math.exp(-(landmark - self._landmark) / self.t)  # type: ignore[operator]
             for entry in self._entries.values():
                 entry[0] *= shrink
                 if entry[2] is not None:
                     entry[2] = [x * shrink for x in entry[2]]
-            self._landmark, exponent = now, 0.0
-        self._now = now
-        self._growth = math.exp(exponent)
+        self._landmark = landmark
 
     def add(self, key: str, value: float, values: tuple[float, ...] | None, now: float) -> None:
         """Count ``value`` (already scaled by the sampling rate) for ``key`` at ``now``."""
-        if now != self._now:
-            self._advance(now)
-        growth = self._growth
+        clock = self._clock
+        if now != clock.now or self._landmark != clock.landmark:
+            growth = self._advance(now)
+        else:
+            growth = clock.growth
         entry = self._entries.get(key)
         if entry is None:
             if len(self._entries) >= self.capacity:
@@ -150,18 +189,14 @@ class FlowTable:
         entry = self._entries.get(key)
         if entry is None or entry[1] < now - self.idle_timeout:
             return None
-        if now != self._now:
-            self._advance(now)
-        return entry[0] / self._growth / self.t
+        return entry[0] / self._advance(now) / self.t
 
     def rate(self, key: str, now: float) -> FlowRate | None:
         """``key``'s current rate and extra value rates (what ``top`` would report)."""
         entry = self._entries.get(key)
         if entry is None or entry[1] < now - self.idle_timeout:
             return None
-        if now != self._now:
-            self._advance(now)
-        scale = 1.0 / (self._growth * self.t)
+        scale = 1.0 / (self._advance(now) * self.t)
         extra = entry[2]
         return FlowRate(key, entry[0] * scale, None if extra is None else tuple(
             x * scale for x in extra
@@ -179,13 +214,12 @@ class FlowTable:
 
         Rates are per second and positive; ties keep no particular order.
         """
-        if now != self._now:
-            self._advance(now)
+        growth = self._advance(now)
         self.expire(now)
         limit = self.n if max_flows is None else min(self.n, max_flows)
         if limit <= 0:
             return []
-        scale = 1.0 / (self._growth * self.t)
+        scale = 1.0 / (growth * self.t)
         best = heapq.nlargest(limit, self._entries.items(), key=lambda kv: kv[1][0])
         rows = []
         for key, (scaled, _seen, extra) in best:
