@@ -22,12 +22,17 @@ data sources per agent, and agents idle for ``idle_timeout`` seconds are forgott
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from flowrt.sflow.model import CounterSample, Datagram, DiscardSample, FlowSample
+from flowrt.sflow.model import (
+    CounterSample,
+    Datagram,
+    DiscardSample,
+    FlowSample,
+    UnknownSample,
+)
 
 REORDER_WINDOW = 64  # sequence numbers remembered for late / duplicate detection
 UPTIME_SLACK_MS = 10_000  # reordering never delays a datagram by this much
@@ -69,7 +74,14 @@ def uptime_went_backwards(last: int, now: int) -> bool:
 
 @dataclass(slots=True)
 class SequenceTracker:
-    """Loss, duplicate, out-of-order and restart counts of one sequence-numbered stream."""
+    """Loss, duplicate, out-of-order and restart counts of one sequence-numbered stream.
+
+    Called once per datagram and once per sample, so the in-order case is a handful of
+    comparisons. Within the last :data:`REORDER_WINDOW` numbers, a number at or below the
+    newest one is either remembered as missing (a late arrival) or was received (a
+    duplicate): no list of received numbers is needed. The missing set is pruned only
+    when a gap adds to it, and lookups ignore anything older than the window.
+    """
 
     received: int = 0
     lost: int = 0
@@ -78,7 +90,7 @@ class SequenceTracker:
     restarts: int = 0
     last: int | None = None
     last_uptime: int | None = None
-    _seen: deque[int] = field(default_factory=lambda: deque(maxlen=REORDER_WINDOW))
+    _start: int = 0  # the number the stream (re)started at: nothing before it was seen
     _missing: set[int] = field(default_factory=set)
 
     def observe(self, seq: int, uptime: int | None = None) -> Outcome:
@@ -87,46 +99,48 @@ class SequenceTracker:
         last = self.last
         if last is None:
             return self._restart(seq, uptime, Outcome.FIRST)
-        if uptime is not None and self.last_uptime is not None and uptime_went_backwards(
-            self.last_uptime, uptime
+        last_uptime = self.last_uptime
+        if (
+            uptime is not None
+            and last_uptime is not None
+            and uptime < last_uptime - UPTIME_SLACK_MS
+            and uptime_went_backwards(last_uptime, uptime)
         ):
             return self._restart(seq, uptime, Outcome.RESTART)
         delta = seq - last
         if delta == 1:
-            self._advance(seq, uptime)
+            self.last = seq
+            if uptime is not None:
+                self.last_uptime = uptime
             return Outcome.IN_ORDER
         if delta > 1:
             self.lost += delta - 1
-            self._missing.update(range(max(last + 1, seq - REORDER_WINDOW), seq))
-            self._advance(seq, uptime)
+            floor = seq - REORDER_WINDOW
+            missing = self._missing
+            if missing:
+                missing = self._missing = {m for m in missing if m > floor}
+            missing.update(range(max(last + 1, floor + 1), seq))
+            self.last = seq
+            if uptime is not None:
+                self.last_uptime = uptime
             return Outcome.GAP
-        if seq in self._missing:
+        in_window = seq > last - REORDER_WINDOW and seq >= self._start
+        if in_window and seq in self._missing:
             self._missing.discard(seq)
             self.lost -= 1
             self.out_of_order += 1
-            self._seen.append(seq)
             return Outcome.LATE
-        if seq in self._seen:
+        if in_window:
             self.duplicates += 1
             return Outcome.DUPLICATE
         return self._restart(seq, uptime, Outcome.RESTART)
 
-    def _advance(self, seq: int, uptime: int | None) -> None:
-        self.last = seq
-        if uptime is not None:
-            self.last_uptime = uptime
-        self._seen.append(seq)
-        if self._missing:
-            floor = seq - REORDER_WINDOW
-            self._missing = {m for m in self._missing if m > floor}
-
     def _restart(self, seq: int, uptime: int | None, outcome: Outcome) -> Outcome:
         if outcome is Outcome.RESTART:
             self.restarts += 1
-        self._seen.clear()
         self._missing.clear()
-        self.last_uptime = None
-        self._advance(seq, uptime)
+        self._start = self.last = seq
+        self.last_uptime = uptime
         return outcome
 
 
@@ -151,18 +165,30 @@ class DataSourceStats:
 
     def add_flow(self, sample: FlowSample, uptime: int) -> None:
         outcome = self.flow.observe(sample.sequence, uptime)
-        self.flow_drops += _counter_delta(self._last_flow_drops, sample.drops, outcome)
-        self._last_flow_drops = sample.drops
+        drops, pool = sample.drops, sample.sample_pool
+        if outcome is Outcome.IN_ORDER and sample.sampling_rate == self.sampling_rate:
+            # the per-sample common case, inlined: drops delta and the pool advance
+            last_drops = self._last_flow_drops
+            if last_drops is not None:
+                self.flow_drops += drops - last_drops if drops >= last_drops else drops
+            self._last_flow_drops = drops
+            if self._pool_last is not None:
+                self._pool_span += (pool - self._pool_last) % POOL_WRAP
+                self._pool_last = pool
+                self._pool_samples += 1
+            return
+        self.flow_drops += _counter_delta(self._last_flow_drops, drops, outcome)
+        self._last_flow_drops = drops
         if outcome is Outcome.DUPLICATE:
             return
         if outcome in (Outcome.FIRST, Outcome.RESTART) or sample.sampling_rate != (
             self.sampling_rate
         ):
-            self._pool_start = self._pool_last = sample.sample_pool
+            self._pool_start = self._pool_last = pool
             self._pool_span = self._pool_samples = 0
         elif outcome is not Outcome.LATE and self._pool_last is not None:
-            self._pool_span += (sample.sample_pool - self._pool_last) % POOL_WRAP
-            self._pool_last = sample.sample_pool
+            self._pool_span += (pool - self._pool_last) % POOL_WRAP
+            self._pool_last = pool
             self._pool_samples += 1
         self.sampling_rate = sample.sampling_rate
 
@@ -207,6 +233,9 @@ class AgentStats:
     uptime: int = 0
     sub_agents: dict[int, SequenceTracker] = field(default_factory=dict)
     datasources: dict[str, DataSourceStats] = field(default_factory=dict)
+    #: the same objects keyed by ``source_type << 32 | index``: the per-sample lookup
+    #: without formatting a name
+    by_code: dict[int, DataSourceStats] = field(default_factory=dict)
     datagram_sources: dict[str, None] = field(default_factory=dict)  # ordered set
     decode_errors: int = 0
     error_reasons: dict[str, int] = field(default_factory=dict)
@@ -256,34 +285,38 @@ class AgentTable:
             if len(agent.datagram_sources) >= MAX_DATAGRAM_SOURCES:
                 agent.datagram_sources.pop(next(iter(agent.datagram_sources)))
             agent.datagram_sources[source_ip] = None
-        stream = agent.sub_agents.setdefault(dgram.sub_agent_id, SequenceTracker())
-        if stream.observe(dgram.sequence, dgram.uptime) is Outcome.DUPLICATE:
+        stream = agent.sub_agents.get(dgram.sub_agent_id)
+        if stream is None:
+            stream = agent.sub_agents[dgram.sub_agent_id] = SequenceTracker()
+        uptime = dgram.uptime
+        if stream.observe(dgram.sequence, uptime) is Outcome.DUPLICATE:
             return agent  # the same datagram again: its samples were counted already
+        by_code = agent.by_code
         for sample in dgram.samples:
-            if isinstance(sample, (FlowSample, CounterSample, DiscardSample)):
-                ds = self._datasource(agent, sample.source_id_type, sample.source_id_index)
-                if ds is None:
-                    continue
-                if isinstance(sample, FlowSample):
-                    ds.add_flow(sample, dgram.uptime)
-                elif isinstance(sample, CounterSample):
-                    ds.add_counter(sample, dgram.uptime)
-                else:
-                    ds.add_discard(sample, dgram.uptime)
+            kind = type(sample)
+            if kind is UnknownSample:
+                continue
+            code = sample.source_id_type << 32 | sample.source_id_index
+            ds = by_code.get(code) or self._datasource(agent, code)
+            if ds is None:
+                continue
+            if kind is FlowSample:
+                ds.add_flow(sample, uptime)
+            elif kind is CounterSample:
+                ds.add_counter(sample, uptime)
+            else:
+                ds.add_discard(sample, uptime)
         for error in dgram.errors:
             agent.record_error(error.reason)
         return agent
 
-    def _datasource(
-        self, agent: AgentStats, source_type: int, index: int
-    ) -> DataSourceStats | None:
-        name = datasource_name(source_type, index)
-        ds = agent.datasources.get(name)
-        if ds is None:
-            if len(agent.datasources) >= self.max_datasources:
-                agent.datasources_rejected += 1
-                return None
-            ds = agent.datasources[name] = DataSourceStats()
+    def _datasource(self, agent: AgentStats, code: int) -> DataSourceStats | None:
+        """A data source seen for the first time (or refused over the cap)."""
+        if len(agent.datasources) >= self.max_datasources:
+            agent.datasources_rejected += 1
+            return None
+        name = datasource_name(code >> 32, code & 0xFFFFFFFF)
+        ds = agent.datasources[name] = agent.by_code[code] = DataSourceStats()
         return ds
 
     def record_error(self, agent_or_source: str, reason: str) -> None:
