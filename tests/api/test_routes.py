@@ -265,3 +265,22 @@ def test_json_indent_property() -> None:
 
     api_test(body, {"http.json.indent": "2"})
 
+
+
+def test_activeflows_filter_and_flowlocations() -> None:
+    """``filter`` selects flows by their own key fields; /flowlocations finds a key."""
+
+    async def body(h: Harness) -> None:
+        await h.put("/flow/pair/json", PAIR)
+        steady(h, 8, [ELEPHANT, MOUSE])
+        only = await h.json("/activeflows/ALL/pair/json", filter=f"ipsource={MOUSE.src}")
+        assert [f["key"] for f in only] == [MOUSE.key]
+        assert "error" in await h.json("/activeflows/ALL/pair/json", 400, filter="ipsource=(")
+        where = await h.json("/flowlocations/ALL/pair/json", key=ELEPHANT.key)
+        assert [(w["agent"], w["dataSource"]) for w in where] == [(AGENT, "3")]
+        assert where[0]["value"] == pytest.approx(ELEPHANT.bytes_per_second, rel=0.1)
+        assert await h.json("/flowlocations/ALL/pair/json", key="1.1.1.1,2.2.2.2") == []
+        assert "key" in (await h.json("/flowlocations/ALL/pair/json", 400))["error"]
+        await h.json("/flowlocations/ALL/nosuch/json", 404, key="x")
+
+    api_test(body)

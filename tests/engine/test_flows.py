@@ -211,10 +211,10 @@ def test_bad_definitions_are_refused() -> None:
     engine = FlowEngine(Lookups(), max_definitions=2)
     with pytest.raises(FlowSpecError, match="value"):
         engine.set_flow("x", {"keys": "ipsource"})
-    with pytest.raises(FlowSpecError, match="not supported"):
-        engine.set_flow("x", {"keys": "ipsource", "value": "count:ipdestination"})
-    with pytest.raises(FlowSpecError, match="not supported"):
-        engine.set_flow("x", {"keys": "ipsource", "value": "bytes", "values": ["max:bytes"]})
+    with pytest.raises(FlowSpecError, match="invalid flow key name"):
+        engine.set_flow("x", {"keys": "ipsource", "value": "count:ip destination"})
+    with pytest.raises(FlowSpecError, match="unknown key function"):
+        engine.set_flow("x", {"keys": "ipsource", "value": "bytes", "values": ["max:no:bytes"]})
     engine.set_flow("a", PAIR)
     engine.set_flow("b", PAIR)
     engine.set_flow("a", PAIR)  # replacing does not count against the cap

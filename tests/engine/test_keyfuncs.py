@@ -233,7 +233,7 @@ def test_map_returns_label_of_value() -> None:
         ("avg:bytes", "avg", 1500),
         ("min:tcpsourceport", "min", 443),
         ("max:ratio", "max", 2.0),
-        ("count:ipsource", "count", 1.0),
+        ("count:ipsource", "count", "10.1.2.3"),  # the item whose distinct values count
         ("count:nosuch", "count", None),
         ("stack", "sum", None),  # not numeric: the sample does not count
         ("nosuch", "sum", None),

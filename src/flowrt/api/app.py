@@ -104,6 +104,7 @@ def _add_routes(app: web.Application) -> None:
     r.add_delete("/flow/{name}/json", flow_delete)
     r.add_get("/activeflows/{agent}/{name}/json", active_flows)
     r.add_get("/flowvalue/{agent}/{name}/json", flow_value)
+    r.add_get("/flowlocations/{agent}/{name}/json", flow_locations)
     r.add_get("/flows/json", flow_log)
     r.add_get("/threshold/json", thresholds_defined)
     r.add_get("/threshold/{name}/json", threshold_get)
@@ -232,12 +233,27 @@ async def active_flows(request: web.Request) -> web.Response:
     max_flows = int_arg(request, "maxFlows", DEFAULT_MAX_FLOWS, minimum=0, maximum=MAX_RECORDS)
     min_value = float_arg(request, "minValue", 0.0)
     agg_mode = choice_arg(request, "aggMode", AGG_MODES)
+    key_filter = request.query.get("filter") or None
     if name not in engine_view.flow_specs(engine):
         raise not_found(f"no flow named {name!r}")
     return json_response(request, engine.active_flows(
         request.match_info["agent"], name, now, max_flows=max_flows, min_value=min_value,
-        agg_mode=agg_mode,
+        agg_mode=agg_mode, key_filter=key_filter,
     ))
+
+
+async def flow_locations(request: web.Request) -> web.Response:
+    """``/flowlocations/{agent}/{name}/json?key=k1,k2``: where a flow is seen now."""
+    engine, now = _engine(request)
+    name = request.match_info["name"]
+    key = request.query.get("key")
+    if key is None:
+        raise ApiError(400, "query argument key is required (the flow key, fields joined by fs)")
+    if name not in engine_view.flow_specs(engine):
+        raise not_found(f"no flow named {name!r}")
+    return json_response(
+        request, engine.flow_locations(request.match_info["agent"], name, key, now)
+    )
 
 
 async def flow_value(request: web.Request) -> web.Response:

@@ -86,18 +86,24 @@ class Engine:
         for err in dgram.errors:
             counters.decode_errors += 1
             self.agents.record_error(agent, err.reason)
-        flows = self.flows
-        for sample in dgram.samples:
-            kind = type(sample)
-            if kind is FlowSample:
-                counters.flow_samples += 1
-                flows.ingest_flow_sample(agent, sample, now)
-            elif kind is CounterSample:
-                counters.counter_samples += 1
-                self.metrics.ingest_counters(agent, sample, dgram.uptime, now)
-            elif kind is DiscardSample:
-                counters.discard_samples += 1
-                flows.ingest_discard_sample(agent, sample, now)
+        # Once per sample: methods bound and flow samples counted in a local, added up
+        # at the end (``finally``: a sample that raises still counts, as it always has).
+        ingest_flow = self.flows.ingest_flow_sample
+        flow_samples = 0
+        try:
+            for sample in dgram.samples:
+                kind = sample.__class__
+                if kind is FlowSample:
+                    flow_samples += 1
+                    ingest_flow(agent, sample, now)
+                elif kind is CounterSample:
+                    counters.counter_samples += 1
+                    self.metrics.ingest_counters(agent, sample, dgram.uptime, now)
+                elif kind is DiscardSample:
+                    counters.discard_samples += 1
+                    self.flows.ingest_discard_sample(agent, sample, now)
+        finally:
+            counters.flow_samples += flow_samples
 
     def tick(self, now: float) -> None:
         """Once a second: thresholds over metrics, flow log flushes, expiry."""
@@ -137,13 +143,22 @@ class Engine:
     # --- reading ------------------------------------------------------------------
     def active_flows(
         self, agents: str | Sequence[str], name: str, now: float, *, max_flows: int = 100,
-        min_value: float = 0.0, agg_mode: str | None = None,
+        min_value: float = 0.0, agg_mode: str | None = None, key_filter: str | None = None,
     ) -> list[dict[str, Any]]:
-        """/activeflows/{agent}/{name}/json (raises KeyError for an unknown flow)."""
+        """/activeflows/{agent}/{name}/json (raises KeyError for an unknown flow).
+
+        ``key_filter`` is a filter over the flow's own key names (``ipsource=10.0.0.1``).
+        """
         return self.flows.active_flows(
             parse_agents(agents), name, now, max_flows=max_flows, min_value=min_value,
-            agg_mode=agg_mode,
+            agg_mode=agg_mode, key_filter=key_filter,
         )
+
+    def flow_locations(
+        self, agents: str | Sequence[str], name: str, key: str, now: float
+    ) -> list[dict[str, Any]]:
+        """/flowlocations: the data sources holding ``key`` now, largest first."""
+        return self.flows.flow_locations(parse_agents(agents), name, key, now)
 
     def analyzer(self, now: float) -> dict[str, Any]:
         """/analyzer/json: sFlow-RT's fields plus FlowRT's own loss and error counters."""

@@ -26,6 +26,11 @@ Decisions where sFlow-RT publishes nothing (each covered by a test):
   may be logged again after it has been idle.
 * Each tracker holds at most ``max_active`` entries; samples of new keys beyond that are
   counted in ``rejected`` and not logged.
+* Non-sum value kinds report over the whole record, not per second: ``avg:`` the
+  sampling-weighted mean of start..end, ``min:``/``max:`` the exact extreme sampled, and
+  ``count:`` the number of distinct items sampled (at most ``MAX_DISTINCT`` per record
+  are remembered, so larger counts are lower bounds). ``values`` entries follow the same
+  rules (the presenter turns an ``avg`` slot pair into its ratio).
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from typing import Any
+
+from flowrt.engine.topn import AVG, COUNT, MAX, MAX_DISTINCT, SUM
 
 log = logging.getLogger(__name__)
 
@@ -102,16 +109,55 @@ class FlowLog:
         return unsubscribe
 
 
+def _start(kind: str, value: Any) -> Any:
+    """The accumulator of a record's first sample for a value or slot ``kind``."""
+    if kind == AVG:
+        return [value[0], value[1]]
+    if kind == COUNT:
+        return set() if value is None else {value}
+    return value
+
+
+def _merge(kind: str, acc: Any, value: Any) -> Any:
+    """``acc`` with one more sample (missing min/max/count inputs are skipped)."""
+    if kind == SUM:
+        return acc + value
+    if kind == AVG:
+        acc[0] += value[0]
+        acc[1] += value[1]
+        return acc
+    if value is None:
+        return acc
+    if kind == COUNT:
+        if len(acc) < MAX_DISTINCT:
+            acc.add(value)
+        return acc
+    if acc is None:
+        return value
+    return max(acc, value) if kind == MAX else min(acc, value)
+
+
+def _final(kind: str, acc: Any, seconds: float) -> float:
+    """A main value accumulator as the record's ``value``."""
+    if kind == SUM:
+        return acc / seconds  # type: ignore[no-any-return]
+    if kind == AVG:
+        return acc[0] / acc[1] if acc[1] else 0.0  # type: ignore[no-any-return]
+    if kind == COUNT:
+        return float(len(acc))
+    return 0.0 if acc is None else float(acc)
+
+
 class _Active:
     """One flow being tracked: times in seconds, totals already scaled."""
 
     __slots__ = ("last", "start", "total", "values")
 
-    def __init__(self, now: float, value: float, values: tuple[float, ...] | None) -> None:
+    def __init__(self, now: float, value: Any, values: list[Any] | None) -> None:
         self.start = now
         self.last = now
         self.total = value
-        self.values = None if values is None else list(values)
+        self.values = values
 
 
 class FlowTracker:
@@ -127,6 +173,8 @@ class FlowTracker:
         flow_start: bool,
         present_values: ValuesPresenter | None = None,
         max_active: int = DEFAULT_MAX_ACTIVE,
+        value_kind: str = SUM,
+        slot_kinds: tuple[str, ...] | None = None,
     ) -> None:
         self.name = name
         self.log = flow_log
@@ -136,6 +184,12 @@ class FlowTracker:
         self.present_values = present_values
         self.max_active = max_active
         self.rejected = 0
+        self.value_kind = value_kind
+        """How the main value accumulates (sum/avg/max/min/count; see the module notes)."""
+        self.slot_kinds = (
+            slot_kinds if slot_kinds and any(kind != SUM for kind in slot_kinds) else None
+        )
+        """``values`` slot kinds, None when every slot is a plain sum (the fast path)."""
         self._active: dict[tuple[str, str, str], _Active] = {}
 
     def __len__(self) -> int:
@@ -146,25 +200,38 @@ class FlowTracker:
         agent: str,
         ds: str,
         key: str,
-        value: float,
-        values: tuple[float, ...] | None,
+        value: Any,
+        values: tuple[Any, ...] | None,
         now: float,
     ) -> None:
-        """Count one scaled sample of ``key`` at (agent, ds)."""
+        """Count one sample of ``key`` at (agent, ds): a scaled sum or the kind's input."""
         ident = (agent, ds, key)
         entry = self._active.get(ident)
+        kinds = self.slot_kinds
         if entry is not None:
             entry.last = now
-            entry.total += value
+            if self.value_kind == SUM:
+                entry.total += value
+            else:
+                entry.total = _merge(self.value_kind, entry.total, value)
             if values is not None and entry.values is not None:
                 acc = entry.values
-                for i, x in enumerate(values):
-                    acc[i] += x
+                if kinds is None:
+                    for i, x in enumerate(values):
+                        acc[i] += x
+                else:
+                    for i, kind in enumerate(kinds):
+                        acc[i] = _merge(kind, acc[i], values[i])
             return
         if len(self._active) >= self.max_active:
             self.rejected += 1
             return
-        entry = self._active[ident] = _Active(now, value, values)
+        slots = None
+        if values is not None:
+            slots = list(values) if kinds is None else [
+                _start(kind, x) for kind, x in zip(kinds, values, strict=True)
+            ]  # fmt: skip
+        entry = self._active[ident] = _Active(now, _start(self.value_kind, value), slots)
         if self.flow_start:
             self._emit(ident, entry, rate_of_duration=False)
 
@@ -189,16 +256,22 @@ class FlowTracker:
             "flowID": 0,  # numbered by FlowLog.append; first so the JSON reads naturally
             "name": self.name,
             "flowKeys": key,
-            "value": entry.total / seconds,
+            "value": _final(self.value_kind, entry.total, seconds),
             "start": round(entry.start * 1000),
             "end": round(entry.last * 1000),
             "agent": agent,
             "dataSource": ds,
         }
         if entry.values is not None:
+            slots = entry.values
+            if self.slot_kinds is not None:  # extremes and counts as numbers, not per second
+                slots = [
+                    x if kind == SUM else _final(kind, x, 1.0)
+                    for kind, x in zip(self.slot_kinds, slots, strict=True)
+                ]  # fmt: skip
             present = self.present_values
             record["values"] = (
-                present(entry.values, seconds) if present is not None
-                else [x / seconds for x in entry.values]
+                present(slots, seconds) if present is not None
+                else [x / seconds for x in slots]
             )  # fmt: skip
         self.log.append(record)

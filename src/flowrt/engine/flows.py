@@ -15,10 +15,15 @@ smoothed per-second rates. Per sample (the hot path):
    ``log:true`` definitions also feed their :class:`FlowTracker`, and watched
    definitions (those with thresholds) report the new smoothed value at once.
 
-Values: ``value`` must be a plain numeric key or ``rate:<key>`` (summed, scaled, per
-second). ``values`` entries may also be ``avg:<key>`` (the sampling-weighted mean per
-sample, kept as two accumulators so it survives smoothing and aggregation);
-``min:``/``max:``/``count:`` are refused with a clear error until implemented.
+Values (§2.4): ``value`` and each ``values`` entry is a numeric key or ``rate:<key>``
+(summed, scaled by the sampling rate, per second), ``avg:<key>`` (the sampling-weighted
+mean per sample, not scaled: ``avg:ipbytes`` = mean packet size), ``max:``/``min:<key>``
+(a decaying extreme over about t seconds) or ``count:<key>`` (recency-weighted number of
+distinct values over about t seconds, e.g. ``count:ipsource`` keyed by ``ipdestination``
+= sources per destination). :mod:`flowrt.engine.topn` documents the estimators; a main
+``value`` of a non-sum kind ranks flows by that smoothed value. Such flows' metric
+(``/metric``, thresholds) is, as for sums, the largest flow's value; ``aggMode`` ``sum``
+never adds non-sum values across data sources (it keeps the largest observation).
 
 Decisions where the digest is UNCERTAIN:
 
@@ -28,6 +33,17 @@ Decisions where the digest is UNCERTAIN:
   flow spec is the default for ``activeFlows`` of that flow.
 * A flow's metric (``/metric``, ``/dump``) at a data source is its largest flow's rate
   with ``topKeys`` (the top ``n``); a keyless flow's metric is its total, no ``topKeys``.
+* ``/activeflows`` ``filter`` (newer api.yml: "select flow keys matching pattern") is a
+  filter expression (§2.3 grammar) over the flow's *own key names*: each reported key is
+  split with ``fs`` into ``{key expression text: value}`` and the filter runs on that
+  (``ipsource=10.0.0.1``, ``ipsource!=10.0.0.1``, ``ipdestination~10\\.0\\..*``). Plain
+  key names are what it can address: a key function on the filter's left side is
+  *evaluated* over those names (as in a flow filter), so a function-valued key such as
+  ``mask:ipsource:24`` cannot be matched by its text. A key that cannot be split into
+  exactly its names (a value containing ``fs``) does not match. It is applied per data
+  source before aggregation, so ``maxFlows`` counts matching flows.
+* ``/flowlocations``: the data sources whose table currently holds the key, with its
+  value there, largest first.
 * ``/flowkeys/json`` lists the keys that recent samples' header shapes and records can
   yield (tracked per header shape and record type, not per key per sample), aged out
   after ``FLOWKEYS_TIMEOUT``.
@@ -39,13 +55,23 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from flowrt.engine.agents import datasource_name
+from flowrt.engine.filters import compile_filter
 from flowrt.engine.flowlog import FlowLog, FlowTracker
-from flowrt.engine.flowspec import CompiledFlow, FlowSpec, FlowSpecError
+from flowrt.engine.flowspec import CompiledFlow, DictSampleView, FlowSpec, FlowSpecError
 from flowrt.engine.groups import Lookups
 from flowrt.engine.keyfuncs import KEY_NAME, VALUE_KINDS, ValueExpr, as_number, as_text
 from flowrt.engine.metric_query import MetricPoint, age_ms
 from flowrt.engine.sampleview import FlowSampleView, key_getter, record_keys, shape_keys
-from flowrt.engine.topn import DecayClock, FlowTable, aggregate
+from flowrt.engine.topn import (
+    AVG,
+    COUNT,
+    SUM,
+    DecayClock,
+    FlowRate,
+    FlowTable,
+    aggregate,
+    make_table,
+)  # fmt: skip
 from flowrt.sflow.model import DiscardSample, FlowSample
 
 WatchCallback = Callable[[str, str, str, str, float, "tuple[float, ...] | None", float], None]
@@ -58,24 +84,36 @@ MAX_SHAPES = 4096
 KEYS_RESOLUTION = 1.0
 """Seconds between two notes of the same header shape's keys."""
 MAX_DS_NAMES = 65_536
-SUMMED_KINDS = frozenset({"sum"})
-VALUES_KINDS = frozenset({"sum", "avg"})
 ALWAYS_KEYS = ("agent", "inputifindex", "outputifindex", "bytes", "frames")
 
 
-class ValueSlots:
-    """How a definition's ``values`` map to the accumulators a FlowTable sums.
+def scale_value(kind: str, value: Any, rate: int) -> Any:
+    """One sample's main value as its table input: a sum scaled by the sampling rate, an
+    average as ``(x·rate, rate)``, an extreme as the raw number, a count as its item."""
+    if kind == SUM:
+        return value * rate
+    if kind == AVG:
+        return (value * rate, float(rate))
+    return value if kind == COUNT else float(value)
 
-    A ``sum`` entry is one slot (value times sampling rate); an ``avg`` entry is two slots
-    (value times rate, and rate), whose ratio is the sampling-weighted mean: it is unchanged
-    by smoothing, by ``sum`` aggregation across data sources, and by the flow log's
-    division by duration.
+
+class ValueSlots:
+    """How a definition's ``values`` map to the slots of a FlowTable.
+
+    A ``sum`` entry is one ``sum`` slot (value times sampling rate); an ``avg`` entry is two
+    ``sum`` slots (value times rate, and rate), whose ratio is the sampling-weighted mean:
+    it is unchanged by smoothing, by ``sum`` aggregation across data sources, and by the
+    flow log's division by duration. ``max``/``min``/``count`` entries are one slot of
+    their own kind fed the raw number or the item text (see :mod:`flowrt.engine.topn`).
     """
 
-    __slots__ = ("kinds", "scale")
+    __slots__ = ("kinds", "scale", "slot_kinds")
 
     def __init__(self, exprs: tuple[ValueExpr, ...]) -> None:
         self.kinds = tuple(expr.kind for expr in exprs)
+        self.slot_kinds: tuple[str, ...] = tuple(
+            slot for kind in self.kinds for slot in ((SUM, SUM) if kind == AVG else (kind,))
+        )
         if all(kind == "sum" for kind in self.kinds):
             self.scale: Callable[[tuple[float, ...], int], tuple[float, ...]] = (
                 lambda values, rate: tuple([x * rate for x in values])
@@ -86,25 +124,30 @@ class ValueSlots:
             def scale(values: tuple[float, ...], rate: int) -> tuple[float, ...]:
                 out: list[float] = []
                 for kind, x in zip(kinds, values, strict=True):
-                    if kind == "avg":
+                    if kind == AVG:
                         out += (x * rate, float(rate))
-                    else:
+                    elif kind == SUM:
                         out.append(x * rate)
+                    elif kind == COUNT or x is None:
+                        out.append(x)
+                    else:
+                        out.append(float(x))
                 return tuple(out)
 
             self.scale = scale
 
     def present(self, slots: tuple[float, ...] | list[float], divisor: float = 1.0) -> list[float]:
-        """Reported ``values``: sums divided by ``divisor``, averages as their ratio."""
+        """Reported ``values``: sums divided by ``divisor``, averages as their ratio,
+        extremes and counts as they are (already current values)."""
         out: list[float] = []
         i = 0
         for kind in self.kinds:
-            if kind == "avg":
+            if kind == AVG:
                 weight = slots[i + 1]
                 out.append(slots[i] / weight if weight else 0.0)
                 i += 2
             else:
-                out.append(slots[i] / divisor)
+                out.append(slots[i] / divisor if kind == SUM else slots[i])
                 i += 1
         return out
 
@@ -114,22 +157,12 @@ class Flow:
 
     __slots__ = (
         "clock", "compiled", "counter", "extract", "name", "slots", "sources_rejected", "spec",
-        "tables", "tracker", "watcher",
+        "tables", "tracker", "value_kind", "watcher",
     )  # fmt: skip
 
     def __init__(self, spec: FlowSpec, lookups: Lookups, flow_log: FlowLog) -> None:
         compiled = CompiledFlow(spec, lookups)
-        if compiled.value_expr.kind not in SUMMED_KINDS:
-            raise FlowSpecError(
-                f"value {spec.value!r}: '{compiled.value_expr.kind}:' values are not supported "
-                "yet; use a numeric key or rate:<key> (avg: works in 'values')"
-            )
-        for expr in compiled.values_exprs:
-            if expr.kind not in VALUES_KINDS:
-                raise FlowSpecError(
-                    f"values entry {expr.expression!r}: '{expr.kind}:' is not supported yet "
-                    "(use a numeric key, rate:<key> or avg:<key>)"
-                )
+        self.value_kind = compiled.value_expr.kind
         self.spec = spec
         self.name = spec.name
         self.compiled = compiled
@@ -148,6 +181,8 @@ class Flow:
                 active_timeout=spec.active_timeout,
                 flow_start=spec.flow_start,
                 present_values=self.slots.present if self.slots is not None else None,
+                value_kind=self.value_kind,
+                slot_kinds=self.slots.slot_kinds if self.slots is not None else None,
             )
         self.counter: Counter = compile_counter(self)
 
@@ -158,16 +193,19 @@ class Flow:
             return
         key, value, values = hit
         rate = view.sampling_rate
-        value *= rate
+        value = value * rate if self.value_kind == SUM else scale_value(
+            self.value_kind, value, rate
+        )  # fmt: skip
         if values is not None:
             values = self.slots.scale(values, rate)  # type: ignore[union-attr]
         self.add(source, key, value, values, now)
 
     def add(
-        self, source: tuple[str, str], key: str, value: float,
-        values: tuple[float, ...] | None, now: float,
+        self, source: tuple[str, str], key: str, value: Any,
+        values: tuple[Any, ...] | None, now: float,
     ) -> None:
-        """Count an already scaled value in ``source``'s table, the log and the watcher."""
+        """Count an already scaled value (see :func:`scale_value`) in ``source``'s table,
+        the log and the watcher."""
         table = self.tables.get(source) or self.new_table(source)
         if table is None:
             return
@@ -182,7 +220,10 @@ class Flow:
         if len(self.tables) >= MAX_SOURCES_PER_FLOW:
             self.sources_rejected += 1
             return None
-        table = self.tables[source] = FlowTable(self.spec.n, self.spec.t, clock=self.clock)
+        table = self.tables[source] = make_table(
+            self.spec.n, self.spec.t, value_kind=self.value_kind, clock=self.clock,
+            slot_kinds=self.slots.slot_kinds if self.slots is not None else None,
+        )  # fmt: skip
         return table
 
     def notify(self, table: FlowTable, source: tuple[str, str], key: str, now: float) -> None:
@@ -250,7 +291,11 @@ def compile_counter(flow: Flow) -> Counter:
     kind, _, value_name = value_expr.expression.partition(":")
     if kind not in VALUE_KINDS or not value_name:
         value_name = value_expr.expression
-    if value_name == "frames":
+    if flow.value_kind != SUM:  # avg/max/min/count: the compiled extractor, kind's input
+        env.update(_V=value_expr.extract, _scale_value=scale_value, _vkind=flow.value_kind)
+        body += ["v = _V(view)", "if v is None:", "    return",
+                 "v = _scale_value(_vkind, v, view.sampling_rate)"]
+    elif value_name == "frames":
         body.append("v = view.sampling_rate")
     else:
         if value_name == "bytes":
@@ -267,8 +312,14 @@ def compile_counter(flow: Flow) -> Counter:
     if compiled.values_exprs:
         env["_values"] = tuple(expr.extract for expr in compiled.values_exprs)
         env["_scale"] = flow.slots.scale  # type: ignore[union-attr]
-        body.append("values = _scale(tuple([0.0 if (x := fn(view)) is None else x"
-                    " for fn in _values]), view.sampling_rate)")
+        defaults = compiled.values_defaults()
+        if all(default == 0.0 for default in defaults):
+            body.append("values = _scale(tuple([0.0 if (x := fn(view)) is None else x"
+                        " for fn in _values]), view.sampling_rate)")
+        else:
+            env["_values_d"] = tuple(zip(env["_values"], defaults, strict=True))
+            body.append("values = _scale(tuple([d if (x := fn(view)) is None else x"
+                        " for fn, d in _values_d]), view.sampling_rate)")
     else:
         body.append("values = None")
     body += [
@@ -409,25 +460,38 @@ class FlowEngine:
         max_flows: int = 100,
         min_value: float = 0.0,
         agg_mode: str | None = None,
+        key_filter: str | None = None,
     ) -> list[dict[str, Any]]:
         """/activeflows: the largest flows across the chosen agents, largest first.
 
-        Raises KeyError for an unknown flow and ValueError for an unknown aggMode.
+        ``key_filter`` (the query's ``filter``) keeps flows whose keys match a filter over
+        the flow's own key names (see the module notes). Raises KeyError for an unknown
+        flow, ValueError for an unknown aggMode and FilterError (a FlowSpecError) for a bad
+        filter.
         """
         flow = self._flows[name]
+        keep = None if not key_filter else self._key_matcher(flow, key_filter)
         mode = (agg_mode or flow.spec.agg_mode or "max").lower()
         if mode in ("edge", "core", "agent"):
             mode = "max"  # no topology yet: see the module docstring
         if mode not in ("max", "sum"):
             raise ValueError(f"unknown aggMode {agg_mode!r}; expected max, sum, edge or core")
         per_source_min = min_value if mode == "max" else 0.0
+
+        def rows(table: FlowTable) -> list[FlowRate]:
+            top = table.top(now, min_value=per_source_min)
+            return top if keep is None else [row for row in top if keep(row.key)]
+
         sources = (
-            (agent, ds, table.top(now, min_value=per_source_min))
+            (agent, ds, rows(table))
             for (agent, ds), table in flow.tables.items()
             if agents is None or agent in agents
         )
+        slot_kinds = flow.slots.slot_kinds if flow.slots is not None else None
         out = []
-        for row in aggregate(sources, mode, max_flows, min_value):
+        for row in aggregate(
+            sources, mode, max_flows, min_value, value_kind=flow.value_kind, slot_kinds=slot_kinds
+        ):
             entry: dict[str, Any] = {
                 "key": row.key, "value": row.value, "agent": row.agent,
                 "dataSource": row.data_source,
@@ -435,6 +499,40 @@ class FlowEngine:
             if row.values is not None:
                 entry["values"] = flow.present(row.values)
             out.append(entry)
+        return out
+
+    def _key_matcher(self, flow: Flow, text: str) -> Callable[[str], bool]:
+        """``key → bool``: the filter ``text`` over ``{key name: value}`` of a flow key."""
+        predicate = compile_filter(text, self.lookups)
+        names, fs = flow.spec.keys, flow.spec.fs
+        splits = len(names) - 1
+
+        def keep(key: str) -> bool:
+            parts = key.split(fs, splits) if names else []
+            if len(parts) != len(names):
+                return False  # cannot split unambiguously (a value holds fs): no match
+            return bool(predicate(DictSampleView(dict(zip(names, parts, strict=True)))))
+
+        return keep
+
+    def flow_locations(
+        self, agents: frozenset[str] | None, name: str, key: str, now: float
+    ) -> list[dict[str, Any]]:
+        """/flowlocations: the data sources whose table currently holds ``key``.
+
+        ``key`` is the flow key as ``activeFlows`` reports it (values joined with ``fs``).
+        Each entry is ``{agent, dataSource, value}`` (value in the flow's units), largest
+        first; ``agents`` None means all. Raises KeyError for an unknown flow.
+        """
+        flow = self._flows[name]
+        out = []
+        for (agent, ds), table in flow.tables.items():
+            if agents is not None and agent not in agents:
+                continue
+            value = table.value(key, now)
+            if value is not None:
+                out.append({"agent": agent, "dataSource": ds, "value": value})
+        out.sort(key=lambda entry: entry["value"], reverse=True)
         return out
 
     def flow_value(

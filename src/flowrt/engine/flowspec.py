@@ -67,6 +67,9 @@ FLOW_NAME = re.compile(r"[A-Za-z0-9_\-]{1,128}")
 """Flow names become metric names and URL path segments; ``.`` would clash with
 ``<dataSource>.<name>`` in ``flowValue``."""
 
+ZERO_DEFAULT_KINDS = frozenset({"sum", "avg"})
+"""Value kinds whose missing per-sample value counts as 0 rather than being skipped."""
+
 ATTRIBUTES = (
     "keys", "value", "values", "filter", "n", "t", "dropped", "fs", "log", "flowStart",
     "activeTimeout", "ipfixCollectors", "aggMode",
@@ -240,10 +243,11 @@ class CompiledFlow:
     ``extract(view)`` does the whole per-sample job in one call: it returns ``(key, value,
     values)`` or None when the sample does not count: the filter rejects it, any key is
     null (wrap a key in ``null:<key>:<default>`` to count such samples), or the value is
-    missing or not a number. Missing entries of ``values`` count as 0 so the flow still
-    counts. Values are raw per-sample numbers: the engine scales them by the sampling rate
-    (see ``value_expr.kind`` and ``values_exprs`` for avg/min/max/count, which must not be
-    scaled the same way).
+    missing or not a number. Missing ``sum``/``avg`` entries of ``values`` count as 0 so
+    the flow still counts; missing ``min``/``max``/``count`` entries are None (a 0 would be
+    a false minimum or a false distinct item) and the estimators skip them. Values are raw
+    per-sample numbers (``count:`` yields the item text): the engine scales sums by the
+    sampling rate (see ``value_expr.kind`` and ``values_exprs``).
     """
 
     __slots__ = ("extract", "filter", "key_fns", "spec", "value_expr", "values_exprs")
@@ -272,6 +276,7 @@ class CompiledFlow:
         key_fns, fs, flt = self.key_fns, self.spec.fs, self.filter
         value_fn = self.value_expr.extract
         values_fns = tuple(v.extract for v in self.values_exprs)
+        defaults = self.values_defaults()
         single = key_fns[0] if len(key_fns) == 1 else None
 
         def extract(view: SampleView) -> tuple[str, float, tuple[float, ...] | None] | None:
@@ -294,7 +299,14 @@ class CompiledFlow:
                 return None
             if not values_fns:
                 return key, value, None
-            extras = tuple(0.0 if (x := fn(view)) is None else x for fn in values_fns)
+            extras = tuple(
+                default if (x := fn(view)) is None else x
+                for fn, default in zip(values_fns, defaults, strict=True)
+            )
             return key, value, extras
 
         return extract
+
+    def values_defaults(self) -> tuple[float | None, ...]:
+        """What a missing ``values`` entry counts as: 0.0 for sums/averages, else None."""
+        return tuple(0.0 if v.kind in ZERO_DEFAULT_KINDS else None for v in self.values_exprs)

@@ -56,6 +56,7 @@ URI_PARTS = frozenset({
     "extension", "query", "fragment", "isabsolute", "isopaque",
 })  # fmt: skip
 VALUE_KINDS = ("rate", "avg", "count", "min", "max")
+"""Value modifiers (§2.4); ``rate:`` is the plain sum, the others are not summed."""
 DEFAULT_PORTS = {"http": 80, "https": 443, "ftp": 21, "ws": 80, "wss": 443}
 
 
@@ -493,8 +494,9 @@ class ValueExpr:
 
     ``kind`` says how the engine aggregates the per-sample numbers: ``sum`` (plain key or
     ``rate:``; scaled by the sampling rate, reported per second), ``avg`` (weighted mean per
-    sample), ``min``/``max`` (extremes per sample), ``count`` (distinct values of ``key``;
-    ``extract`` then yields 1.0 when the key is present).
+    sample), ``min``/``max`` (extremes per sample), ``count`` (distinct values of ``key``:
+    ``extract`` then yields the key's *text*, the item to count, or None when absent; the
+    engine's :mod:`~flowrt.engine.topn` estimators say how each kind is smoothed).
     """
 
     kind: str
@@ -516,7 +518,7 @@ def compile_value(expr: str, lookups: Lookups | None = None) -> ValueExpr:
     kind = "sum" if kind == "rate" else kind
     key = compile_key(body, lookups)
     if kind == "count":
-        return ValueExpr(kind, text, lambda view: None if key(view) is None else 1.0, key)
+        return ValueExpr(kind, text, key, key)  # type: ignore[arg-type]  # the item, not a number
     if KEY_NAME.fullmatch(body):  # plain key: skip the text round trip
         name = body
 

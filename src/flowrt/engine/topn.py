@@ -31,14 +31,43 @@ Bounded memory: approximate top-N
     again from zero (new keys do *not* inherit the evicted value, which would overstate
     reported rates). Keys not updated for ``idle_timeout`` seconds (default 10·t, when the
     rate has fallen below 0.005%) are dropped on sweeps, ``top`` and ``expire``.
+
+Value kinds other than sums (``avg:``/``min:``/``max:``/``count:``, §2.4)
+    All use the same forward-decay clock ``g(now)``, so each costs O(1) per sample and
+    ordering stored values still orders current values:
+
+    * ``avg`` - two decayed sums, ``Σ x·r`` and ``Σ r`` (r = sampling rate): their ratio
+      is the recency-weighted mean per packet, *not* scaled by sampling (``avg:ipbytes``
+      is a mean packet size). It does not decay when samples stop (the flow leaves on the
+      idle timeout instead).
+    * ``max`` - a decaying maximum: stored ``max(x·g(tᵢ))``, reported ``stored / g(now)``
+      = ``max xᵢ·e^{-(now-tᵢ)/t}``. A peak relaxes toward 0 by ``e`` every t seconds
+      unless samples renew it, so it tracks the recent peak over a window of about t.
+    * ``min`` - the mirror image: stored ``min(x / g(tᵢ))``, reported ``stored · g(now)``
+      = ``min xᵢ·e^{+(now-tᵢ)/t}``: a low point relaxes upward by ``e`` every t seconds.
+      Both assume non-negative values (sizes, durations, ports, counters); extremes are
+      of raw sampled values, not scaled by sampling.
+    * ``count`` - a decayed distinct count: each distinct item weighs ``e^{-age/t}`` since
+      it was last seen, so the count is about the number of distinct values seen in the
+      last t seconds (K recurring values → K; a stream of new values at λ/s → λ·t). Items
+      are sampled values, not scaled. Bounded: at most ``MAX_DISTINCT`` items per flow key;
+      past it the oldest half is forgotten, so counts beyond ~``MAX_DISTINCT`` are lower
+      bounds (saturate) - ample for sampled traffic per key per t, and noted for DDoS-style
+      fan-in counts at very low sampling rates.
+
+    A definition's ``values`` entries use the same estimators (slot kinds ``sum``, ``max``,
+    ``min``, ``count``; an ``avg`` entry is two ``sum`` slots). The main ``value`` of a
+    non-sum kind uses :class:`KindFlowTable`, so the plain-sum :class:`FlowTable` path is
+    untouched.
 """
 
 from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Iterable
-from typing import NamedTuple
+from collections.abc import Iterable, Sequence
+from operator import itemgetter
+from typing import Any, NamedTuple
 
 CANDIDATES_PER_FLOW = 20
 MIN_CAPACITY = 100
@@ -47,6 +76,119 @@ IDLE_TIME_CONSTANTS = 10.0
 MIN_IDLE_SECONDS = 1.0
 REBASE_EXPONENT = 100.0
 """Move the landmark once stored values carry ``e**100`` of growth (far from overflow)."""
+MAX_DISTINCT = 256
+"""Distinct items a ``count:`` estimator keeps per flow key (memory bound; see above)."""
+SUM, AVG, MAX, MIN, COUNT = "sum", "avg", "max", "min", "count"
+VALUE_KINDS = frozenset({SUM, AVG, MAX, MIN, COUNT})
+SLOT_KINDS = frozenset({SUM, MAX, MIN, COUNT})
+GROWTH_POWER = {SUM: -1, AVG: 0, MAX: -1, MIN: 1, COUNT: -1}
+"""A stored value times ``g(now) ** power`` is its current value (sums also divide by t)."""
+
+
+class DistinctCounter:
+    """The decayed distinct count of one flow key: item → ``g`` when last seen.
+
+    ``total`` is the sum of the stored weights, kept incrementally (O(1) per item) and
+    recomputed exactly on every prune or rescale so rounding cannot accumulate.
+    """
+
+    __slots__ = ("seen", "total")
+
+    def __init__(self) -> None:
+        self.seen: dict[str, float] = {}
+        self.total = 0.0
+
+    def add(self, item: str, weight: float) -> None:
+        """Note ``item`` seen now (``weight`` = the clock's growth)."""
+        old = self.seen.get(item)
+        if old is None:
+            if len(self.seen) >= MAX_DISTINCT:
+                self._prune()  # replaces self.seen
+            self.total += weight
+        else:
+            self.total += weight - old
+        self.seen[item] = weight
+
+    def _prune(self) -> None:
+        """Forget the least recently seen half (they weigh least)."""
+        self.seen = dict(heapq.nlargest(MAX_DISTINCT // 2, self.seen.items(), key=itemgetter(1)))
+        self.total = math.fsum(self.seen.values())
+
+    def rescale(self, factor: float) -> None:
+        """Follow a landmark move: every weight times ``factor``."""
+        seen = self.seen
+        for item in seen:
+            seen[item] *= factor
+        self.total = math.fsum(seen.values())
+
+
+def _new_slots(kinds: Sequence[str], values: Sequence[Any], growth: float) -> list[Any]:
+    """Stored slots of a key's first sample (None: no sample of that min/max yet)."""
+    out: list[Any] = []
+    for kind, x in zip(kinds, values, strict=True):
+        if kind == SUM:
+            out.append(x * growth)
+        elif kind == COUNT:
+            counter = DistinctCounter()
+            if x is not None:
+                counter.add(x, growth)
+            out.append(counter)
+        elif x is None:
+            out.append(None)
+        else:
+            out.append(x * growth if kind == MAX else x / growth)
+    return out
+
+
+def _add_slots(
+    kinds: Sequence[str], slots: list[Any], values: Sequence[Any], growth: float
+) -> None:
+    """Fold one sample's slot inputs into stored slots (missing min/max/count: skipped)."""
+    for i, kind in enumerate(kinds):
+        x = values[i]
+        if kind == SUM:
+            slots[i] += x * growth
+        elif x is None:
+            continue
+        elif kind == COUNT:
+            slots[i].add(x, growth)
+        elif kind == MAX:
+            x *= growth
+            old = slots[i]
+            if old is None or x > old:
+                slots[i] = x
+        else:
+            x /= growth
+            old = slots[i]
+            if old is None or x < old:
+                slots[i] = x
+
+
+def _rescale_slots(kinds: Sequence[str], slots: list[Any], shrink: float) -> None:
+    """Follow a landmark move (``shrink`` = g_new / g_old for the same instant)."""
+    for i, kind in enumerate(kinds):
+        x = slots[i]
+        if kind == COUNT:
+            x.rescale(shrink)
+        elif x is not None:
+            slots[i] = x / shrink if kind == MIN else x * shrink
+
+
+def _current_slots(
+    kinds: Sequence[str], slots: list[Any], growth: float, t: float
+) -> tuple[float, ...]:
+    """Stored slots as current values: sums per second, extremes and counts as they are."""
+    out = []
+    for kind, x in zip(kinds, slots, strict=True):
+        if kind == COUNT:
+            out.append(x.total / growth)
+        elif x is None:
+            out.append(0.0)
+        elif kind == SUM:
+            out.append(x / (growth * t))
+        else:
+            out.append(x / growth if kind == MAX else x * growth)
+    return tuple(out)
 
 
 class DecayClock:
@@ -91,7 +233,10 @@ class FlowTable:
     Not thread-safe: one event loop owns it. ``now`` is seconds (any epoch), passed in.
     """
 
-    __slots__ = ("_clock", "_entries", "_landmark", "capacity", "idle_timeout", "n", "t")
+    __slots__ = (
+        "_clock", "_entries", "_landmark", "_mixed", "capacity", "idle_timeout", "n", "t",
+    )  # fmt: skip
+    value_kind = SUM
 
     def __init__(
         self,
@@ -101,6 +246,7 @@ class FlowTable:
         capacity: int | None = None,
         idle_timeout: float | None = None,
         clock: DecayClock | None = None,
+        slot_kinds: Sequence[str] | None = None,
     ) -> None:
         if n < 1 or t <= 0:
             raise ValueError("n must be >= 1 and t > 0")
@@ -119,6 +265,12 @@ class FlowTable:
         self._entries: dict[str, list] = {}
         self._clock = clock if clock is not None else DecayClock(self.t)
         self._landmark: float | None = None  # the clock landmark stored values are scaled to
+        if slot_kinds is not None and not set(slot_kinds) <= SLOT_KINDS:
+            raise ValueError(f"slot kinds must be among {sorted(SLOT_KINDS)}")
+        # None when every extra slot is a plain decayed sum (the fast path in ``add``)
+        self._mixed: tuple[str, ...] | None = (
+            tuple(slot_kinds) if slot_kinds and any(k != SUM for k in slot_kinds) else None
+        )
 
     def __len__(self) -> int:
         """How many keys are tracked (candidates, not only the top n)."""
@@ -138,11 +290,32 @@ class FlowTable:
         landmark = self._clock.landmark
         if self._landmark is not None and self._entries:
             shrink = math.exp(-(landmark - self._landmark) / self.t)  # type: ignore[operator]
+            mixed = self._mixed
             for entry in self._entries.values():
-                entry[0] *= shrink
+                self._rescale_main(entry, shrink)
                 if entry[2] is not None:
-                    entry[2] = [x * shrink for x in entry[2]]
+                    if mixed is None:
+                        entry[2] = [x * shrink for x in entry[2]]
+                    else:
+                        _rescale_slots(mixed, entry[2], shrink)
         self._landmark = landmark
+
+    def _rescale_main(self, entry: list[Any], shrink: float) -> None:
+        """Rescale one entry's main value after a landmark move."""
+        entry[0] *= shrink
+
+    def _current(self, stored: float, growth: float) -> float:
+        """A stored main value as its current value (a sum: per second)."""
+        return stored / (growth * self.t)
+
+    def _extras(self, extra: list[Any] | None, growth: float) -> tuple[float, ...] | None:
+        """Stored ``values`` slots as current values."""
+        if extra is None:
+            return None
+        if self._mixed is None:
+            scale = 1.0 / (growth * self.t)
+            return tuple(x * scale for x in extra)
+        return _current_slots(self._mixed, extra, growth, self.t)
 
     def add(self, key: str, value: float, values: tuple[float, ...] | None, now: float) -> None:
         """Count ``value`` (already scaled by the sampling rate) for ``key`` at ``now``."""
@@ -155,14 +328,22 @@ class FlowTable:
         if entry is None:
             if len(self._entries) >= self.capacity:
                 self._sweep(now)
-            extra = [x * growth for x in values] if values else None
+            if self._mixed is None:
+                extra = [x * growth for x in values] if values else None
+            else:
+                extra = _new_slots(self._mixed, values, growth) if values else None
             self._entries[key] = [value * growth, now, extra]
             return
         entry[0] += value * growth
         entry[1] = now
         if values:
             extra = entry[2]
-            if extra is None or len(extra) != len(values):
+            if self._mixed is not None:
+                if extra is None:
+                    entry[2] = _new_slots(self._mixed, values, growth)
+                else:
+                    _add_slots(self._mixed, extra, values, growth)
+            elif extra is None or len(extra) != len(values):
                 entry[2] = [x * growth for x in values]
             else:
                 for i, x in enumerate(values):
@@ -189,18 +370,15 @@ class FlowTable:
         entry = self._entries.get(key)
         if entry is None or entry[1] < now - self.idle_timeout:
             return None
-        return entry[0] / self._advance(now) / self.t
+        return self._current(entry[0], self._advance(now))
 
     def rate(self, key: str, now: float) -> FlowRate | None:
         """``key``'s current rate and extra value rates (what ``top`` would report)."""
         entry = self._entries.get(key)
         if entry is None or entry[1] < now - self.idle_timeout:
             return None
-        scale = 1.0 / (self._advance(now) * self.t)
-        extra = entry[2]
-        return FlowRate(key, entry[0] * scale, None if extra is None else tuple(
-            x * scale for x in extra
-        ))  # fmt: skip
+        growth = self._advance(now)
+        return FlowRate(key, self._current(entry[0], growth), self._extras(entry[2], growth))
 
     def last_update(self, key: str) -> float | None:
         """When ``key`` was last added to (seconds), or None when it is not tracked."""
@@ -212,24 +390,122 @@ class FlowTable:
     ) -> list[FlowRate]:
         """The largest flows, at most ``n`` (and ``max_flows``), with rate ≥ ``min_value``.
 
-        Rates are per second and positive; ties keep no particular order.
+        Sums are per second and rows must be positive (a non-sum kind's rows need only be
+        ≥ ``min_value``: a zero minimum is a real value); ties keep no particular order.
         """
         growth = self._advance(now)
         self.expire(now)
         limit = self.n if max_flows is None else min(self.n, max_flows)
         if limit <= 0:
             return []
-        scale = 1.0 / (growth * self.t)
         best = heapq.nlargest(limit, self._entries.items(), key=lambda kv: kv[1][0])
+        positive = self.value_kind == SUM
         rows = []
-        for key, (scaled, _seen, extra) in best:
-            rate = scaled * scale
-            if rate <= 0.0 or rate < min_value:
+        for key, entry in best:
+            rate = self._current(entry[0], growth)
+            if (positive and rate <= 0.0) or rate < min_value:
                 break
-            rows.append(FlowRate(key, rate, None if extra is None else tuple(
-                x * scale for x in extra
-            )))  # fmt: skip
+            rows.append(FlowRate(key, rate, self._extras(entry[2], growth)))
         return rows
+
+
+class KindFlowTable(FlowTable):
+    """A top-N table whose main value is ``avg``, ``max``, ``min`` or ``count``.
+
+    ``add`` takes the kind's per-sample input: ``avg`` a ``(x·rate, rate)`` pair, ``max``
+    and ``min`` the raw number, ``count`` the item text. Entries are
+    ``[score, last update, values slots, state]`` where ``score`` is stored so that
+    ordering scores orders current values (the module docstring gives the estimators) and
+    ``state`` holds an average's two sums or a count's :class:`DistinctCounter`.
+    """
+
+    __slots__ = ("value_kind",)
+
+    def __init__(self, n: int, t: float, *, value_kind: str, **kw: Any) -> None:
+        if value_kind not in VALUE_KINDS or value_kind == SUM:
+            raise ValueError(f"value kind must be avg, max, min or count, got {value_kind!r}")
+        super().__init__(n, t, **kw)
+        self.value_kind = value_kind  # type: ignore[misc]
+
+    def add(self, key: str, value: Any, values: Sequence[Any] | None, now: float) -> None:
+        """Count one sample's kind-specific ``value`` (see the class docstring)."""
+        clock = self._clock
+        if now != clock.now or self._landmark != clock.landmark:
+            growth = self._advance(now)
+        else:
+            growth = clock.growth
+        kind = self.value_kind
+        entry = self._entries.get(key)
+        if entry is None:
+            if len(self._entries) >= self.capacity:
+                self._sweep(now)
+            entry = self._entries[key] = [0.0, now, None, None]
+            if kind == AVG:
+                entry[3] = [0.0, 0.0]
+            elif kind == COUNT:
+                entry[3] = DistinctCounter()
+            else:
+                entry[0] = -math.inf if kind == MAX else math.inf
+        entry[1] = now
+        if kind == AVG:
+            sums = entry[3]
+            sums[0] += value[0] * growth
+            sums[1] += value[1] * growth
+            entry[0] = sums[0] / sums[1] if sums[1] else 0.0
+        elif kind == COUNT:
+            counter = entry[3]
+            counter.add(value, growth)
+            entry[0] = counter.total
+        elif kind == MAX:
+            value *= growth
+            if value > entry[0]:
+                entry[0] = value
+        else:
+            value /= growth
+            if value < entry[0]:
+                entry[0] = value
+        if values:
+            mixed = self._mixed
+            if mixed is None:
+                extra = entry[2]
+                if extra is None or len(extra) != len(values):
+                    entry[2] = [x * growth for x in values]
+                else:
+                    for i, x in enumerate(values):
+                        extra[i] += x * growth
+            elif entry[2] is None:
+                entry[2] = _new_slots(mixed, values, growth)
+            else:
+                _add_slots(mixed, entry[2], values, growth)
+
+    def _rescale_main(self, entry: list[Any], shrink: float) -> None:
+        kind = self.value_kind
+        if kind == AVG:
+            entry[3][0] *= shrink
+            entry[3][1] *= shrink  # the ratio (score) is unchanged
+        elif kind == COUNT:
+            entry[3].rescale(shrink)
+            entry[0] = entry[3].total
+        elif kind == MAX:
+            entry[0] *= shrink
+        else:
+            entry[0] /= shrink
+
+    def _current(self, stored: float, growth: float) -> float:
+        kind = self.value_kind
+        if kind == AVG:
+            return stored
+        return stored * growth if kind == MIN else stored / growth
+
+
+def make_table(
+    n: int, t: float, *, value_kind: str = SUM, slot_kinds: Sequence[str] | None = None,
+    clock: DecayClock | None = None,
+) -> FlowTable:
+    """The table for a definition's main value kind (plain sums keep the fast FlowTable)."""
+    if value_kind == SUM:
+        return FlowTable(n, t, clock=clock, slot_kinds=slot_kinds)
+    return KindFlowTable(n, t, value_kind=value_kind, clock=clock, slot_kinds=slot_kinds)
 
 
 class SourceFlow(NamedTuple):
@@ -242,11 +518,34 @@ class SourceFlow(NamedTuple):
     data_source: str
 
 
+def _combine_slots(
+    kinds: Sequence[str] | None, total: tuple[float, ...] | None, values: tuple[float, ...]
+) -> tuple[float, ...]:
+    """``sum`` aggregation of current ``values`` slots: sums add, extremes stay extremes,
+    distinct counts take the largest (one item seen at several data sources is one item)."""
+    if total is None:
+        return values
+    if kinds is None:
+        return tuple(a + b for a, b in zip(total, values, strict=False))
+    out = []
+    for kind, a, b in zip(kinds, total, values, strict=False):
+        if kind == SUM:
+            out.append(a + b)
+        elif kind == MIN:
+            out.append(min(a, b))
+        else:
+            out.append(max(a, b))
+    return tuple(out)
+
+
 def aggregate(
     sources: Iterable[tuple[str, str, Iterable[FlowRate]]],
     agg_mode: str = "max",
     max_flows: int = 100,
     min_value: float = 0.0,
+    *,
+    value_kind: str = SUM,
+    slot_kinds: Sequence[str] | None = None,
 ) -> list[SourceFlow]:
     """Combine the top-N lists of several data sources (``activeFlows`` aggMode, §1.5).
 
@@ -256,6 +555,11 @@ def aggregate(
     ``edge``/``core`` combine like ``max``: choosing the edge or core data sources needs
     the topology, so the caller passes only those. Result: descending by value, at most
     ``max_flows``, each ≥ ``min_value``.
+
+    A non-sum main value (``value_kind`` avg/max/min/count) is never added across data
+    sources - an average, extreme or distinct count does not add up - so ``sum`` keeps the
+    largest observation for it; ``values`` slots combine per ``slot_kinds`` (see
+    :func:`_combine_slots`; None = all sums).
     """
     mode = agg_mode.lower()
     if mode not in ("max", "sum", "edge", "core"):
@@ -270,13 +574,14 @@ def aggregate(
             if mode == "sum":
                 total, extra = totals.get(row.key, (0.0, None))
                 if row.values is not None:
-                    extra = row.values if extra is None else tuple(
-                        a + b for a, b in zip(extra, row.values, strict=False)
-                    )  # fmt: skip
+                    extra = _combine_slots(slot_kinds, extra, row.values)
                 totals[row.key] = (total + row.value, extra)
     if mode == "sum":
+        summed = value_kind == SUM
         best = {
-            key: flow._replace(value=totals[key][0], values=totals[key][1])
+            key: flow._replace(
+                value=totals[key][0] if summed else flow.value, values=totals[key][1]
+            )
             for key, flow in best.items()
         }
     flows = [flow for flow in best.values() if flow.value >= min_value]
