@@ -81,6 +81,8 @@ class SequenceTracker:
     newest one is either remembered as missing (a late arrival) or was received (a
     duplicate): no list of received numbers is needed. The missing set is pruned only
     when a gap adds to it, and lookups ignore anything older than the window.
+    :meth:`DataSourceStats.add_flow` inlines the in-order step (it runs once per flow
+    sample); a change to that rule must be made in both places.
     """
 
     received: int = 0
@@ -164,10 +166,20 @@ class DataSourceStats:
     polling_interval_ms: int | None = None
 
     def add_flow(self, sample: FlowSample, uptime: int) -> None:
-        outcome = self.flow.observe(sample.sequence, uptime)
         drops, pool = sample.drops, sample.sample_pool
-        if outcome is Outcome.IN_ORDER and sample.sampling_rate == self.sampling_rate:
-            # the per-sample common case, inlined: drops delta and the pool advance
+        flow = self.flow
+        seq, last, last_uptime = sample.sequence, flow.last, flow.last_uptime
+        if (
+            seq - 1 == last
+            and (last_uptime is None or uptime >= last_uptime - UPTIME_SLACK_MS)
+            and sample.sampling_rate == self.sampling_rate
+        ):
+            # The per-sample common case, inlined (this runs once per sampled packet):
+            # SequenceTracker.observe's IN_ORDER step (next number, uptime not gone back),
+            # then the drops delta and the pool advance.
+            flow.received += 1
+            flow.last = seq
+            flow.last_uptime = uptime
             last_drops = self._last_flow_drops
             if last_drops is not None:
                 self.flow_drops += drops - last_drops if drops >= last_drops else drops
@@ -177,6 +189,8 @@ class DataSourceStats:
                 self._pool_last = pool
                 self._pool_samples += 1
             return
+        # everything else (the general path gives the same result for in-order too)
+        outcome = flow.observe(seq, uptime)
         self.flow_drops += _counter_delta(self._last_flow_drops, drops, outcome)
         self._last_flow_drops = drops
         if outcome is Outcome.DUPLICATE:
@@ -293,7 +307,7 @@ class AgentTable:
             return agent  # the same datagram again: its samples were counted already
         by_code = agent.by_code
         for sample in dgram.samples:
-            kind = type(sample)
+            kind = sample.__class__
             if kind is UnknownSample:
                 continue
             code = sample.source_id_type << 32 | sample.source_id_index

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 from flowrt.engine import metric_query as mq
@@ -157,9 +158,44 @@ _FIELDS: dict[str, tuple[tuple[str, str, Kind], ...]] = {
 }
 
 
-def _unknown(value: Any) -> bool:
-    return value is None or (
-        value in (UNKNOWN_U32, UNKNOWN_U64) and not isinstance(value, float))
+_UNKNOWN = (UNKNOWN_U32, UNKNOWN_U64)  # all ones: the sFlow "unknown" (not for floats)
+
+
+class _Plan:
+    """How one record class's fields become metrics, resolved once per class.
+
+    ``extract`` runs once per counter sample (a switch sends one per port per polling
+    interval), so the per-field work is cut to one C-level ``attrgetter`` call plus a
+    loop over precomputed ``(name, kind)`` pairs; the rules are still those of
+    ``_FIELDS``.
+    """
+
+    __slots__ = ("fields", "get")
+
+    def __init__(self, cls: type) -> None:
+        self.fields = _FIELDS.get(cls.__name__, ())
+        attrs = [attr for attr, _, _ in self.fields]
+        slots = getattr(cls, "__slots__", ())
+        slots = {slots} if isinstance(slots, str) else set(slots)
+        # attrgetter raises on a missing attribute where getattr(..., None) gives None:
+        # only records that are known to carry every field take the fast route
+        self.get: Callable[[Any], tuple[Any, ...]] | None = None
+        if attrs and slots.issuperset(attrs):
+            getter = attrgetter(*attrs)
+            self.get = getter if len(attrs) > 1 else (lambda r: (getter(r),))
+
+
+_PLANS: dict[type, _Plan] = {}
+_MAX_PLANS = 1024  # distinct record classes; beyond this, plans are built per call
+
+
+def _plan(cls: type) -> _Plan:
+    plan = _PLANS.get(cls)
+    if plan is None:
+        plan = _Plan(cls)
+        if len(_PLANS) < _MAX_PLANS:
+            _PLANS[cls] = plan
+    return plan
 
 
 def extract(records: Iterable[Any]) -> tuple[dict[str, Any], dict[str, tuple[int, int]]]:
@@ -167,9 +203,17 @@ def extract(records: Iterable[Any]) -> tuple[dict[str, Any], dict[str, tuple[int
     gauges: dict[str, Any] = {}
     counters: dict[str, tuple[int, int]] = {}
     for record in records:
-        for attr, name, kind in _FIELDS.get(type(record).__name__, ()):
-            value = getattr(record, attr, None)
-            if _unknown(value):
+        plan = _PLANS.get(record.__class__) or _plan(record.__class__)
+        fields = plan.fields
+        if not fields:
+            continue
+        if plan.get is not None:
+            values: Iterable[Any] = plan.get(record)
+        else:
+            values = [getattr(record, attr, None) for attr, _, _ in fields]
+        for (_, name, kind), value in zip(fields, values, strict=True):
+            # absent (a short record's tail field) or "unknown": no metric
+            if value is None or (value in _UNKNOWN and not isinstance(value, float)):
                 continue
             if kind in (C32, C64):
                 counters[name] = (value, kind)
@@ -189,17 +233,28 @@ def counter_delta(previous: int, value: int, width: int) -> int | None:
     return None
 
 
+# derive()'s input names, spelled out once (it runs once per counter sample)
+_INTERFACE_TOTALS = tuple(
+    (f"if{d}pkts", tuple(f"if{d}{c}pkts" for c in ("ucast", "multicast", "broadcast")),
+     f"if{d}octets", f"if{d}utilization")
+    for d in ("in", "out")
+)
+# in _FIELDS order, which is the order they enter ``rates`` (the float sum is the same)
+_HTTP_METHODS = tuple(
+    name for _, name, _ in _FIELDS["HttpCounters"] if name.startswith("http_method_")
+)
+
+
 def derive(gauges: dict[str, Any], rates: dict[str, float]) -> dict[str, Any]:
     """Metrics computed from others: packet totals, utilizations, CPU percentages."""
     out: dict[str, Any] = {}
-    for direction in ("in", "out"):
-        parts = [rates[f"if{direction}{c}pkts"] for c in ("ucast", "multicast", "broadcast")
-                 if f"if{direction}{c}pkts" in rates]
+    speed = gauges.get("ifspeed")
+    for packets, parts_names, octets, utilization in _INTERFACE_TOTALS:
+        parts = [rates[name] for name in parts_names if name in rates]
         if parts:
-            out[f"if{direction}pkts"] = sum(parts)
-        speed = gauges.get("ifspeed")
-        if f"if{direction}octets" in rates and speed:
-            out[f"if{direction}utilization"] = rates[f"if{direction}octets"] * 800 / speed
+            out[packets] = sum(parts)
+        if octets in rates and speed:
+            out[utilization] = rates[octets] * 800 / speed
     times = {name: rates[name] for name in CPU_TIMES if name in rates}
     total = sum(times.values())
     if total > 0:
@@ -219,7 +274,7 @@ def derive(gauges: dict[str, Any], rates: dict[str, float]) -> dict[str, Any]:
             "disk_total"]
     if gauges.get("workers_max") and "workers_active" in gauges:
         out["workers_utilization"] = 100 * gauges["workers_active"] / gauges["workers_max"]
-    http = [v for k, v in rates.items() if k.startswith("http_method_")]
+    http = [rates[name] for name in _HTTP_METHODS if name in rates]
     if http:
         out["http_requests"] = sum(http)
     return out
@@ -284,20 +339,25 @@ class MetricStore:
             return False
         gauges, counters = extract(sample.records)
         rates: dict[str, float] = {}
-        if isinstance(elapsed, float):
+        if elapsed.__class__ is float:
+            previous_raw = state.raw.get
             for name, (value, width) in counters.items():
-                previous = state.raw.get(name)
+                previous = previous_raw(name)
                 if previous is None:
                     continue
-                delta = counter_delta(previous[0], value, width)
-                if delta is not None:
+                last = previous[0]
+                if value >= last:  # counter_delta's common case, inlined (once per counter)
+                    rates[name] = (value - last) / elapsed
+                elif (delta := counter_delta(last, value, width)) is not None:
                     rates[name] = delta / elapsed
         if state.seen_at is not None and now > state.seen_at:
             state.interval = now - state.seen_at
         state.raw = counters
         state.sequence, state.uptime_ms, state.seen_at = sample.sequence, uptime_ms, now
-        for name, value in (*gauges.items(), *rates.items(), *derive(gauges, rates).items()):
-            state.values[name] = (value, now)
+        values = state.values
+        for source in (gauges, rates, derive(gauges, rates)):
+            for name, value in source.items():
+                values[name] = (value, now)
         return True
 
     @staticmethod

@@ -40,7 +40,7 @@ from collections.abc import Callable, Iterable
 
 from flowrt.sflow import packet
 from flowrt.sflow.drops import reason_name
-from flowrt.sflow.model import DS_IFINDEX, IF_DISCARDED, DiscardSample, interface_text
+from flowrt.sflow.model import DS_IFINDEX, IF_DISCARDED, DiscardSample, FlowSample, interface_text
 from flowrt.sflow.records.app import ExtendedTcpInfo
 from flowrt.sflow.records.flow import (
     ExtendedGateway,
@@ -62,6 +62,7 @@ Value = str | int | float | None
 Resolver = Callable[["FlowSampleView"], Value]
 
 _MISSING = object()
+_locate = packet.locate
 MAX_RESOLVERS = 4096
 """Resolvers built for distinct key names (typos included); past this, built per call."""
 
@@ -81,6 +82,9 @@ class FlowSampleView:
     __slots__ = ("_cache", "_layers", "agent", "header", "sample", "sampled", "sampling_rate")
 
     def __init__(self, agent: str, sample: object) -> None:
+        # Built once per flow sample even when no flow is defined (every sample's shape
+        # is noted for /flowkeys/json), so it does the least it can: module-level names,
+        # no getattr with a default, and the key cache is made on the first ``get``.
         self.agent = agent
         self.sample = sample
         records = sample.records  # type: ignore[attr-defined]
@@ -99,13 +103,19 @@ class FlowSampleView:
             self._layers: packet.Layers | None = None
         else:
             header = self.header = sampled.header
-            self._layers = packet.locate(sampled.protocol, header)
-        self.sampling_rate: int = getattr(sample, "sampling_rate", 1) or 1
-        self._cache: dict[str, Value] = {}
+            self._layers = _locate(sampled.protocol, header)
+        self.sampling_rate: int = (
+            sample.sampling_rate  # type: ignore[attr-defined]
+            if sample.__class__ is FlowSample
+            else getattr(sample, "sampling_rate", 1)
+        ) or 1
+        self._cache: dict[str, Value] | None = None
 
     def get(self, name: str) -> Value:
         """The value of flow key ``name`` in this sample, or None when it has none."""
         cache = self._cache
+        if cache is None:
+            cache = self._cache = {}
         value = cache.get(name, _MISSING)
         if value is _MISSING:
             resolve = _RESOLVERS.get(name) or resolver(name)
