@@ -51,7 +51,7 @@ class PropertySpec:
 KNOWN_PROPERTIES: tuple[PropertySpec, ...] = (
     PropertySpec("http.hostname", None, "HTTP bind address (all interfaces when unset)"),
     PropertySpec("http.port", "8008", "HTTP TCP port"),
-    PropertySpec("http.readonly", "no", "yes = refuse modifying PUT/POST/DELETE requests (403)"),
+    PropertySpec("http.readonly", "no", "yes = refuse every method but GET/HEAD/OPTIONS (403)"),
     PropertySpec("http.log", "no", "yes = log every HTTP request"),
     PropertySpec("http.html", "yes", "no = do not serve HTML pages"),
     PropertySpec("http.html.redirect", "./html/index.html", "page that / redirects to"),

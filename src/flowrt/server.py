@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from flowrt.api import create_app
 from flowrt.config import ConfigError, Properties
@@ -216,7 +217,8 @@ class Server:
         web_routes.install_routes(app, self.engine, self.props)
         access_log = logging.getLogger("aiohttp.access") if settings.http_log else None
         self._runner = web.AppRunner(
-            app, access_log=access_log, shutdown_timeout=HTTP_SHUTDOWN_SECONDS
+            app, access_log=access_log, shutdown_timeout=HTTP_SHUTDOWN_SECONDS,
+            handler_cancellation=True,  # a client that hangs up frees its long-poll at once
         )
         await self._runner.setup()
         host, port = settings.http_hostname or None, settings.http_port
@@ -393,6 +395,23 @@ def configure_logging() -> None:
     logging.basicConfig(
         stream=sys.stderr, level=logging.INFO, format=f"{PROG}: %(levelname)s %(message)s"
     )
+    logging.getLogger("aiohttp.server").addFilter(_one_line_for_bad_requests)
+
+
+def _one_line_for_bad_requests(record: logging.LogRecord) -> bool:
+    """A malformed HTTP request is the client's fault: one line, not a traceback.
+
+    aiohttp logs its parser's refusals (bad version, bad bytes, oversized lines) with a
+    full traceback, so any client could flood the log. Other errors keep theirs.
+    """
+    exc = record.exc_info[1] if record.exc_info else None
+    if isinstance(exc, HttpProcessingError):
+        record.msg = "refused a malformed HTTP request: %s"
+        record.args = (str(exc).splitlines()[0][:200],)
+        record.exc_info = None
+        record.exc_text = None
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+    return True
 
 
 def _file_size(name: str) -> int:

@@ -117,7 +117,7 @@ def test_flow_definition_cap() -> None:
     ("/activeflows/ALL/pair/json", {"maxFlows": "-1"}, "below the minimum"),
     ("/activeflows/ALL/pair/json", {"minValue": "x"}, "minValue='x' is not a number"),
     ("/activeflows/ALL/pair/json", {"minValue": "nan"}, "not a finite number"),
-    ("/activeflows/ALL/pair/json", {"aggMode": "median"}, "expected one of core, edge, max, sum"),
+    ("/activeflows/ALL/pair/json", {"aggMode": "median"}, "expected one of agent, core, edge, max, sum"),
     ("/flows/json", {"timeout": "soon"}, "timeout"),
     ("/flows/json", {"timeout": "-1"}, "below the minimum"),
     ("/flows/json", {"flowID": "x"}, "flowID"),

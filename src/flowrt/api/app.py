@@ -15,7 +15,12 @@ Choices where sFlow-RT is silent or where bounded memory demands it:
 * group sets and maps are capped at :data:`MAX_LOOKUP_SETS` each (each one is already
   bounded in size by :mod:`flowrt.engine.groups`);
 * request bodies over :data:`MAX_BODY_BYTES` are refused with 413;
-* with ``http.readonly=yes`` every PUT/POST/DELETE is refused with 403.
+* with ``http.readonly=yes`` every method but GET/HEAD/OPTIONS is refused with 403, on
+  every route of the application (script and app handlers included): an allow-list, so
+  PATCH or an invented method cannot slip past;
+* a long-poll whose client has gone away is released within
+  :data:`~flowrt.api.longpoll.DISCONNECT_CHECK_SECONDS`, whatever the HTTP server's
+  handler-cancellation setting.
 """
 
 from __future__ import annotations
@@ -28,13 +33,20 @@ from aiohttp import web
 
 from flowrt import __version__
 from flowrt.api import engine_view
-from flowrt.api.args import choice_arg, float_arg, int_arg, json_object, list_arg, metric_filter
+from flowrt.api.args import (
+    MAX_BODY_BYTES,
+    choice_arg,
+    float_arg,
+    int_arg,
+    json_object,
+    list_arg,
+    metric_filter,
+)
 from flowrt.api.errors import JSON_TYPE, ApiError, Handler, error_middleware, not_found
 from flowrt.api.longpoll import Wakeup, long_poll
 from flowrt.config import Properties
 from flowrt.engine.core import Engine
 
-MAX_BODY_BYTES = 1024 * 1024
 MAX_RECORDS = 1000
 """Most flows/events one request returns (= the default ``flows.max``/``events.max``)."""
 DEFAULT_MAX_FLOWS = 100
@@ -42,8 +54,9 @@ DEFAULT_MAX_EVENTS = 100
 MAX_TIMEOUT = 60.0
 """Longest long-poll; clients re-poll in a loop, so longer holds gain nothing."""
 MAX_LOOKUP_SETS = 1000
-AGG_MODES = frozenset({"max", "sum", "edge", "core"})
-MUTATING_METHODS = frozenset({"PUT", "POST", "DELETE", "PATCH"})
+AGG_MODES = frozenset({"max", "sum", "edge", "core", "agent"})  # as FlowSpec accepts
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+"""What ``http.readonly=yes`` still allows; everything else may change state."""
 NO_CURSOR = -1
 
 Clock = Callable[[], float]
@@ -81,8 +94,11 @@ async def _release_long_polls(app: web.Application) -> None:
 
 @web.middleware
 async def _readonly_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.method in MUTATING_METHODS:
-        raise ApiError(403, "the REST API is read-only (http.readonly=yes)")
+    if request.method not in READ_METHODS:
+        raise ApiError(
+            403, f"the REST API is read-only (http.readonly=yes): {request.method} refused;"
+            " only GET and HEAD are served"
+        )
     return await handler(request)
 
 
@@ -281,9 +297,16 @@ async def flow_log(request: web.Request) -> web.Response:
     timeout = float_arg(request, "timeout", 0.0, minimum=0.0, maximum=MAX_TIMEOUT)
     records = await long_poll(
         lambda: engine_view.flow_records(engine, cursor, name, limit),
-        request.app[FLOW_WAKEUP], timeout,
+        request.app[FLOW_WAKEUP], timeout, connected=lambda: _connected(request),
     )
     return json_response(request, records)
+
+
+def _connected(request: web.Request) -> bool:
+    """Whether the client is still there to read the answer (aiohttp drops the transport
+    when the peer closes; without handler cancellation the handler is not told)."""
+    transport = request.transport
+    return transport is not None and not transport.is_closing()
 
 
 # --- thresholds and events -------------------------------------------------------------------
@@ -325,7 +348,7 @@ async def event_log(request: web.Request) -> web.Response:
     timeout = float_arg(request, "timeout", 0.0, minimum=0.0, maximum=MAX_TIMEOUT)
     records = await long_poll(
         lambda: engine_view.event_records(engine, cursor, threshold, limit),
-        request.app[EVENT_WAKEUP], timeout,
+        request.app[EVENT_WAKEUP], timeout, connected=lambda: _connected(request),
     )
     return json_response(request, records)
 

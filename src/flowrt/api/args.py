@@ -10,11 +10,24 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import sys
 from typing import Any
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 
-from flowrt.api.errors import bad_request
+from flowrt.api.errors import ApiError, bad_request
+
+INTEGER_SYNTAX = re.compile(r"[+-]?[0-9]+")
+NUMBER_SYNTAX = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+"""ASCII decimal only: Python's int()/float() also take '1_000' and other scripts' digits
+('٣'), which no sFlow-RT client sends and which would hide a mangled argument."""
+MAX_BODY_NUMBER_DIGITS = 400
+"""Longer integers in a body are beyond any float (and Python refuses > 4300 digits with
+an unhelpful ValueError); no definition field needs more than a few digits."""
+MAX_BODY_BYTES = 1024 * 1024
+"""Largest request body (a definition); the app passes the same value to aiohttp."""
 
 
 def int_arg(
@@ -25,10 +38,11 @@ def int_arg(
     raw = request.query.get(name)
     if raw is None or raw.strip() == "":
         return default
-    try:
-        value = int(raw.strip())
-    except ValueError:
-        raise bad_request(f"query argument {name}={raw!r} is not an integer") from None
+    if not INTEGER_SYNTAX.fullmatch(raw.strip()):
+        raise bad_request(
+            f"query argument {name}={raw!r} is not an integer (expected decimal digits, e.g. 100)"
+        )
+    value = int(raw.strip())
     if minimum is not None and value < minimum:
         raise bad_request(f"query argument {name}={value} is below the minimum {minimum}")
     return value if maximum is None else min(value, maximum)
@@ -42,15 +56,22 @@ def float_arg(
     raw = request.query.get(name)
     if raw is None or raw.strip() == "":
         return default
-    try:
-        value = float(raw.strip())
-    except ValueError:
-        raise bad_request(f"query argument {name}={raw!r} is not a number") from None
+    text = raw.strip()
+    if text.lstrip("+-").lower() in NON_FINITE_WORDS:
+        raise bad_request(f"query argument {name}={raw!r} is not a finite number")
+    if not NUMBER_SYNTAX.fullmatch(text):
+        raise bad_request(
+            f"query argument {name}={raw!r} is not a number (expected decimal, e.g. 0.5 or 1e3)"
+        )
+    value = float(text)
     if not math.isfinite(value):
         raise bad_request(f"query argument {name}={raw!r} is not a finite number")
     if minimum is not None and value < minimum:
         raise bad_request(f"query argument {name}={value:g} is below the minimum {minimum:g}")
     return value if maximum is None else min(value, maximum)
+
+
+NON_FINITE_WORDS = frozenset({"nan", "inf", "infinity"})
 
 
 def choice_arg(request: web.Request, name: str, choices: frozenset[str]) -> str | None:
@@ -83,8 +104,29 @@ def metric_filter(request: web.Request) -> dict[str, list[str]] | None:
 
 
 async def json_body(request: web.Request) -> Any:
-    """The request body as JSON; 400 naming the parse error (413 comes from aiohttp)."""
-    raw = await request.read()
+    """The request body as JSON; 400 naming the parse error, 413 when too large.
+
+    A declared ``Content-Length`` over the limit is refused before reading anything, so
+    a client announcing a huge body and then trickling it cannot hold the request open;
+    a chunked body is refused by aiohttp once it passes the limit. A body that cannot
+    be read (bad ``Content-Encoding``, truncated chunking) is the client's fault: 400.
+    """
+    declared = request.content_length
+    if declared is not None and declared > MAX_BODY_BYTES:
+        raise ApiError(
+            413, f"request body too large: {declared} bytes declared, the limit is"
+            f" {MAX_BODY_BYTES}", close_connection=True,
+        )
+    try:
+        raw = await request.read()
+    except RequestPayloadError as err:
+        # The payload keeps its error; aiohttp's lingering read after our answer would
+        # raise it again and log an "Unhandled exception" traceback per bad request.
+        # Marking the stream finished ends that read (the connection is closed anyway).
+        request.content.feed_eof()
+        raise ApiError(
+            400, f"request body could not be read: {_first_line(err)}", close_connection=True
+        ) from None
     if not raw.strip():
         raise bad_request("request body is empty; expected a JSON document")
     try:
@@ -92,13 +134,40 @@ async def json_body(request: web.Request) -> Any:
     except UnicodeDecodeError:
         raise bad_request("request body is not UTF-8 text") from None
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        return json.loads(
+            text, parse_constant=_reject_constant, parse_int=_bounded_int,
+            parse_float=_finite_float,
+        )
     except json.JSONDecodeError as err:
         raise bad_request(
             f"request body is not valid JSON: {err.msg} at line {err.lineno} column {err.colno}"
         ) from None
     except RecursionError:
         raise bad_request("request body is nested too deeply") from None
+
+
+def _first_line(err: Exception) -> str:
+    """aiohttp's payload errors read "400, message:\n  <reason>"; keep the reason."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return lines[-1] if lines else type(err).__name__
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_BODY_NUMBER_DIGITS:
+        raise bad_request(
+            f"request body holds a {len(text)}-digit integer; numbers must fit a double"
+        )
+    value = int(text)
+    if abs(value) > sys.float_info.max:
+        raise bad_request("request body holds an integer too large for a double")
+    return value
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise bad_request(f"request body holds {text[:40]}, beyond the range of a double")
+    return value
 
 
 def _reject_constant(name: str) -> Any:

@@ -33,15 +33,23 @@ log = logging.getLogger("flowrt.api")
 
 JSON_TYPE = "application/json"
 INTERNAL_ERROR = "internal error"
+MAX_MESSAGE_CHARS = 500
+"""Messages quote the client's input; a 20,000-key body or an 8 kB name must not come
+back as a 100 kB error sentence."""
+ELLIPSIS = "..."
+BODY_TOO_LARGE = 413
 
 
 class ApiError(Exception):
     """A refusal decided by a handler: HTTP status plus the message the client sees."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, *, close_connection: bool = False) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.close_connection = close_connection
+        """True when the rest of the request cannot or should not be read (an unreadable
+        or oversized body): answer with ``Connection: close`` instead of draining it."""
 
 
 def bad_request(message: str) -> ApiError:
@@ -52,11 +60,16 @@ def not_found(message: str) -> ApiError:
     return ApiError(404, message)
 
 
-def error_response(status: int, message: str) -> web.Response:
-    """The one shape of every error body."""
-    return web.Response(
+def error_response(status: int, message: str, *, close_connection: bool = False) -> web.Response:
+    """The one shape of every error body (long messages cut to MAX_MESSAGE_CHARS)."""
+    if len(message) > MAX_MESSAGE_CHARS:
+        message = message[: MAX_MESSAGE_CHARS - len(ELLIPSIS)] + ELLIPSIS
+    response = web.Response(
         status=status, text=json.dumps({"error": message}), content_type=JSON_TYPE
     )
+    if close_connection:
+        response.force_close()
+    return response
 
 
 def _engine_input_errors() -> tuple[type[Exception], ...]:
@@ -87,7 +100,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except ApiError as err:
-        return error_response(err.status, err.message)
+        return error_response(err.status, err.message, close_connection=err.close_connection)
     except UnknownAgentError as err:
         return error_response(404, str(err.args[0]) if err.args else "unknown agent")
     except INPUT_ERRORS as err:
@@ -95,7 +108,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPException as err:
         if err.status < 400:
             raise  # redirects and 2xx/3xx raised as exceptions pass through unchanged
-        return error_response(err.status, _http_message(err, request))
+        # a body over the limit is not drained (it may be gigabytes): close instead
+        return error_response(err.status, _http_message(err, request),
+                              close_connection=err.status == BODY_TOO_LARGE)
     except ValueError as err:
         # Engine input errors not listed above (a new module's own ValueError subclass):
         # still the client's input, still a 400 with the engine's message.

@@ -9,7 +9,9 @@ re-runs its query. Waking everyone is simpler than per-cursor bookkeeping and ch
 the number of concurrent long-polls a collector sees (tens).
 
 On shutdown :meth:`Wakeup.close` releases every waiter so the server stops at once
-instead of waiting out minute-long polls.
+instead of waiting out minute-long polls. A client that hangs up mid-poll is noticed
+within :data:`DISCONNECT_CHECK_SECONDS` (aiohttp's server does not cancel handlers on
+disconnect by default), so a thousand abandoned polls do not stay parked for a minute.
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ from collections.abc import Callable
 from typing import TypeVar
 
 T = TypeVar("T")
+
+DISCONNECT_CHECK_SECONDS = 1.0
+"""How often a parked poll checks that its client is still connected: one cheap
+wake-up per poll per second, against up to MAX_TIMEOUT seconds of a dead poll."""
 
 
 class Wakeup:
@@ -62,12 +68,20 @@ class Wakeup:
         return len(self._waiters)
 
 
-async def long_poll(query: Callable[[], list[T]], wakeup: Wakeup, timeout: float) -> list[T]:
-    """Run ``query``; while it finds nothing, wait for news until ``timeout`` seconds pass."""
+def _always() -> bool:
+    return True
+
+
+async def long_poll(
+    query: Callable[[], list[T]], wakeup: Wakeup, timeout: float,
+    connected: Callable[[], bool] = _always,
+) -> list[T]:
+    """Run ``query``; while it finds nothing, wait for news until ``timeout`` seconds pass
+    or ``connected()`` turns false (the client left: nobody would read the answer)."""
     deadline = time.monotonic() + timeout
     while True:
         found = query()
         remaining = deadline - time.monotonic()
-        if found or remaining <= 0 or wakeup.closed:
+        if found or remaining <= 0 or wakeup.closed or not connected():
             return found
-        await wakeup.wait(remaining)
+        await wakeup.wait(min(remaining, DISCONNECT_CHECK_SECONDS))

@@ -116,9 +116,15 @@ def _expression_list(name: str, raw: object) -> list[str]:
 def _number(name: str, raw: object, default: float) -> float:
     if raw is None:
         return float(default)
-    if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
         raise FlowSpecError(f"'{name}' must be a number, got {raw!r}")
-    return float(raw)
+    try:
+        value = float(raw)  # an int beyond a double raises OverflowError here
+    except OverflowError:
+        value = math.inf
+    if not math.isfinite(value):
+        raise FlowSpecError(f"'{name}' must be a finite number, got {raw!r:.40}")
+    return value
 
 
 def _flag(name: str, raw: object) -> bool:

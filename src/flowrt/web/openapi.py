@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flowrt import __version__
+from flowrt.api.args import MAX_BODY_BYTES
 
 OPENAPI_VERSION = "3.0.3"
 JSON, TEXT = "application/json", "text/plain"
@@ -78,11 +79,13 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              query=(("key", "the flow key"),)),
     Endpoint("GET", "/flows/json", "flows", "logged flows (long-poll)",
              query=(("flowID", "after this id"), ("name", "one flow"),
-                    ("maxFlows", "most records"), ("timeout", "seconds to wait"))),
+                    ("maxFlows", "most records (100; capped at 1000)"),
+                    ("timeout", "seconds to wait (0; capped at 60)"))),
     *_crud("threshold", "thresholds", "threshold"),
     Endpoint("GET", "/events/json", "thresholds", "threshold events (long-poll)",
              query=(("eventID", "after this id"), ("thresholdID", "one threshold"),
-                    ("maxEvents", "most events"), ("timeout", "seconds to wait"))),
+                    ("maxEvents", "most events (100; capped at 1000)"),
+                    ("timeout", "seconds to wait (0; capped at 60)"))),
     *_crud("group", "groups", "address group set"),
     *_crud("map", "groups", "value map"),
     Endpoint("GET", "/prometheus/metrics/{agent}/{metric}/txt", "prometheus",
@@ -108,10 +111,14 @@ def _operation(ep: Endpoint) -> dict[str, Any]:
     responses: dict[str, Any] = {
         ok: {"description": "success"} if ok == "204" else {
             "description": "success", "content": {ep.produces: {"schema": {}}}},
-        "400": {"description": "bad request ({error: message})"},
+        "400": {"description": "bad request ({error: message} naming the argument)"},
     }
     if "{name}" in ep.path or ep.method == "DELETE":
         responses["404"] = {"description": "no such name"}
+    if ep.method != "GET":
+        responses["403"] = {"description": "read-only server (http.readonly=yes)"}
+    if ep.body:
+        responses["413"] = {"description": f"body over {MAX_BODY_BYTES} bytes"}
     op: dict[str, Any] = {"tags": [ep.tag], "summary": ep.summary, "parameters": params,
                           "responses": responses,
                           "operationId": f"{ep.method.lower()}{_op_id(ep.path)}"}

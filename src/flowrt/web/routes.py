@@ -129,7 +129,7 @@ async def browse_flows(request: web.Request) -> web.Response:
     if q.get("after"):
         try:
             after = int(float(q["after"]))
-        except ValueError:
+        except (ValueError, OverflowError):  # not a number, or inf / 1e400
             return web.json_response({"error": f"after={q['after']!r} is not a time"}, status=400)
     try:
         body = request.app[BROWSER].trend(
