@@ -18,15 +18,21 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# apt packages the tests use as real peers; installed only when missing.
+# apt packages the tests use as real peers; installed only when missing. A temporary
+# policy-rc.d keeps the packages' system services (Open vSwitch, Prometheus...) from
+# starting: the tests start their own private instances.
 apt:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing apt packages:$$missing"; \
+		made_policy=""; if [ ! -e /usr/sbin/policy-rc.d ]; then \
+			printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; made_policy=1; fi; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+		status=$$?; [ -n "$$made_policy" ] && rm -f /usr/sbin/policy-rc.d; exit $$status; \
 	fi
 
-run: setup
+# the server needs only the Python environment, not the test peers
+run: $(STAMP)
 	$(VENV)/bin/flowrt run $(RUN_ARGS)
 
 test: setup
