@@ -283,8 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "-D", dest="define", action="append", metavar="NAME=VALUE",
-        help=f"system property, e.g. -D{PROP_SFLOW_PORT}=6343 -D{PROP_HTTP_PORT}=8008"
-        " (sFlow-RT names; see flowrt.config)",
+        help=f"system property, e.g. -D{PROP_SFLOW_PORT}={DEFAULT_SFLOW_PORT}"
+        f" -D{PROP_HTTP_PORT}=8008 (sFlow-RT names; see flowrt.config)",
     )
     return parser
 

@@ -15,6 +15,7 @@ from flowrt.engine.agents import (
     SequenceTracker,
     datasource_name,
 )
+from flowrt.engine.core import Engine
 from flowrt.sflow import (
     CounterSample,
     Datagram,
@@ -260,6 +261,18 @@ def test_decode_errors_are_charged_to_the_sending_agent():
         "sample 0:1 truncated": 1,
     }
     assert table.unattributed_errors == {"203.0.113.50": 1}
+
+
+def test_a_partly_decoded_datagram_counts_one_error_per_fault():
+    """Each fault is charged once to the agent and once to the engine's total."""
+    payload = bytearray(encode_datagram(Datagram(AGENT, 0, 1, 1000, [counters(1)])))
+    record_length = 28 + 8 + 12 + 4  # datagram header, sample tag+length, sample header, tag
+    payload[record_length : record_length + 4] = (8).to_bytes(4, "big")  # < declared layout
+    assert len(decode_datagram(bytes(payload)).errors) == 1
+    engine = Engine(now=0.0)
+    engine.ingest_datagram(bytes(payload), SOURCE, 1.0)
+    assert engine.analyzer(1.0)["sFlowDecodeErrors"] == 1
+    assert engine.agents.to_json(1.0)[AGENT]["sFlowDecodeErrors"] == 1
 
 
 def test_to_json_selects_agents():

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from web_app import Served
-
 from flowrt.web import routes
 from flowrt.web.browse import IDLE_SECONDS, MAX_BROWSE_FLOWS, SEPARATOR, FlowBrowser
 from flowrt.web.openapi import documented_routes, openapi_document
+from served_app import Served
 
 UI_ROUTES = {
     "/", "/api", "/api/", "/api/{name}", "/api-docs", "/inc/{name}", "/html/{name}",

@@ -27,6 +27,7 @@ from enum import Enum
 from typing import Any
 
 from flowrt.sflow.model import (
+    DS_IFINDEX,
     CounterSample,
     Datagram,
     DiscardSample,
@@ -45,7 +46,6 @@ MAX_ERROR_REASONS = 16  # distinct decode error reasons kept per agent
 MAX_UNATTRIBUTED_SOURCES = 1024  # UDP sources of undecodable datagrams remembered
 MAX_DATAGRAM_SOURCES = 16  # UDP source addresses remembered per agent
 EXPIRE_EVERY = 10.0  # seconds between lazy idle sweeps done by observe()
-DS_IFINDEX = 0
 
 
 def datasource_name(source_type: int, index: int) -> str:

@@ -83,9 +83,8 @@ class Engine:
         agent = dgram.agent if dgram.agent is not None else source_ip
         if self.agents.observe(dgram, source_ip, now) is None:
             return  # refused: over the agent or data source cap (counted there)
-        for err in dgram.errors:
-            counters.decode_errors += 1
-            self.agents.record_error(agent, err.reason)
+        # A partly decoded datagram's errors are charged to the agent by ``observe``.
+        counters.decode_errors += len(dgram.errors)
         # Once per sample: methods bound and flow samples counted in a local, added up
         # at the end (``finally``: a sample that raises still counts, as it always has).
         ingest_flow = self.flows.ingest_flow_sample

@@ -7,7 +7,8 @@ smoothed per-second rates. Per sample (the hot path):
 1. one :class:`~flowrt.engine.sampleview.FlowSampleView` is built and shared by all
    definitions, so a header is located once;
 2. each definition's generated ``counter`` (:func:`compile_counter`: straight-line code
-   made at ``setFlow`` time, equal to ``Flow.count`` over the compiled ``extract``)
+   made at ``setFlow`` time, equal to counting over the compiled ``extract``; the test
+   ``tests/engine/test_flow_counter.py`` holds that generic path as its oracle)
    filters and keys the sample (filters run first, so a failing filter costs only its
    own keys);
 3. the value is scaled by the sampling rate and added to the table of the sample's data
@@ -186,35 +187,6 @@ class Flow:
             )
         self.counter: Counter = compile_counter(self)
 
-    def count(self, view: FlowSampleView, source: tuple[str, str], now: float) -> None:
-        """Add one sample (the generic path; the engine calls the generated ``counter``)."""
-        hit = self.extract(view)
-        if hit is None:
-            return
-        key, value, values = hit
-        rate = view.sampling_rate
-        value = value * rate if self.value_kind == SUM else scale_value(
-            self.value_kind, value, rate
-        )  # fmt: skip
-        if values is not None:
-            values = self.slots.scale(values, rate)  # type: ignore[union-attr]
-        self.add(source, key, value, values, now)
-
-    def add(
-        self, source: tuple[str, str], key: str, value: Any,
-        values: tuple[Any, ...] | None, now: float,
-    ) -> None:
-        """Count an already scaled value (see :func:`scale_value`) in ``source``'s table,
-        the log and the watcher."""
-        table = self.tables.get(source) or self.new_table(source)
-        if table is None:
-            return
-        table.add(key, value, values, now)
-        if self.tracker is not None:
-            self.tracker.observe(source[0], source[1], key, value, values, now)
-        if self.watcher is not None:
-            self.notify(table, source, key, now)
-
     def new_table(self, source: tuple[str, str]) -> FlowTable | None:
         """The table of a data source seen for the first time (None past the cap)."""
         if len(self.tables) >= MAX_SOURCES_PER_FLOW:
@@ -239,18 +211,18 @@ class Flow:
 
 
 Counter = Callable[[FlowSampleView, "tuple[str, str]", float], None]
-_COUNTER_CACHE_LIMIT = 4096
 
 
 def compile_counter(flow: Flow) -> Counter:
-    """``counter(view, source, now)``: ``flow.count`` as one generated function.
+    """``counter(view, source, now)``: count one sample, as one generated function.
 
     Flow definitions are few and samples many, so at ``setFlow`` time each definition
     becomes straight-line code (as the packet extractors are): plain keys and values call
     the header extractor on the view's header and layers directly (no per-view cache, no
     closure per key), keys are joined inline, and the table update follows in the same
     function. Filters and key-function expressions keep their compiled closures. The
-    result always equals ``flow.count``'s (a test checks them side by side).
+    result always equals the generic path's (``flow.extract``, :func:`scale_value`,
+    ``flow.slots.scale``): ``tests/engine/test_flow_counter.py`` checks them side by side.
     """
     compiled, spec = flow.compiled, flow.spec
     env: dict[str, Any] = {

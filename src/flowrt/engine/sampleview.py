@@ -97,7 +97,6 @@ class FlowSampleView:
                     sampled = record
                     break
         self.sampled: SampledHeader | None = sampled
-        # Located at once: every sample's shape is noted for /flowkeys/json anyway.
         if sampled is None:
             self.header: bytes | None = None
             self._layers: packet.Layers | None = None

@@ -81,8 +81,6 @@ MAX_DISTINCT = 256
 SUM, AVG, MAX, MIN, COUNT = "sum", "avg", "max", "min", "count"
 VALUE_KINDS = frozenset({SUM, AVG, MAX, MIN, COUNT})
 SLOT_KINDS = frozenset({SUM, MAX, MIN, COUNT})
-GROWTH_POWER = {SUM: -1, AVG: 0, MAX: -1, MIN: 1, COUNT: -1}
-"""A stored value times ``g(now) ** power`` is its current value (sums also divide by t)."""
 
 
 class DistinctCounter:

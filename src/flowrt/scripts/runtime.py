@@ -131,10 +131,6 @@ class ScriptRuntime:
             return not self._thread.is_alive()
         return True
 
-    @property
-    def thread_id(self) -> int | None:
-        return None if self._thread is None else self._thread.ident
-
     def status(self) -> dict[str, Any]:
         """One entry of ``/scripts/json``."""
         return {**self.counters, "cpuMs": self.cpu_ms, "alive": self.alive,

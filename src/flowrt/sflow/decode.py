@@ -24,6 +24,11 @@ from typing import Any
 from flowrt.sflow import records as _record_types  # noqa: F401  (registers record types)
 from flowrt.sflow.errors import DecodeError
 from flowrt.sflow.model import (
+    SAMPLE_COUNTERS,
+    SAMPLE_COUNTERS_EXPANDED,
+    SAMPLE_DISCARD,
+    SAMPLE_FLOW,
+    SAMPLE_FLOW_EXPANDED,
     CounterSample,
     Datagram,
     DiscardSample,
@@ -45,15 +50,6 @@ _DISCARD = struct.Struct(">IIIIIIII")
 _inet_ntop = socket.inet_ntop
 _AF_INET = socket.AF_INET
 _AF_INET6 = socket.AF_INET6
-
-_TAG_FLOW = 1
-_TAG_COUNTERS = 2
-_TAG_FLOW_EXPANDED = 3
-_TAG_COUNTERS_EXPANDED = 4
-_TAG_DISCARD = 5
-
-MIN_RECORD_SIZE = 8  # tag + length
-MIN_SAMPLE_SIZE = 8
 
 
 def decode_datagram(data: bytes) -> Datagram:
@@ -121,7 +117,7 @@ def decode_datagram(data: bytes) -> Datagram:
         off = start + ((length + 3) & ~3)
         # 1. the sample's own header: a malformed one drops the sample
         try:
-            if tag == _TAG_FLOW:  # the common case, so not in _SAMPLE_HEADERS
+            if tag == SAMPLE_FLOW:  # the common case, so not in _SAMPLE_HEADERS
                 if start + 32 > stop:
                     raise DecodeError("flow sample header truncated", start)
                 seq, source, rate, pool, drops, inp, out, nrecords = (
@@ -224,8 +220,8 @@ def _discard(data: bytes, off: int, end: int) -> _SampleHeader:
 
 #: the compact flow sample (tag 1) is parsed inline by decode_datagram
 _SAMPLE_HEADERS: dict[int, Callable[[bytes, int, int], _SampleHeader]] = {
-    _TAG_COUNTERS: _counters_compact,
-    _TAG_FLOW_EXPANDED: _flow_expanded,
-    _TAG_COUNTERS_EXPANDED: _counters_expanded,
-    _TAG_DISCARD: _discard,
+    SAMPLE_COUNTERS: _counters_compact,
+    SAMPLE_FLOW_EXPANDED: _flow_expanded,
+    SAMPLE_COUNTERS_EXPANDED: _counters_expanded,
+    SAMPLE_DISCARD: _discard,
 }

@@ -118,8 +118,3 @@ def interface_text(fmt: int, value: int) -> str:
     if fmt == IF_MULTIPLE:
         return "multiple"
     return "unknown"
-
-
-def source_id_text(source_type: int, index: int) -> str:
-    """``class:index``, as sflowtool prints a data source."""
-    return f"{source_type}:{index}"

@@ -89,19 +89,6 @@ class FrameStats:
     unsupported_link: int = 0  # a link-layer type this module does not read
 
 
-_SUPPORTED_LINKS = frozenset(
-    {
-        LINKTYPE_NULL, LINKTYPE_ETHERNET, LINKTYPE_RAW, LINKTYPE_LOOP, LINKTYPE_LINUX_SLL,
-        LINKTYPE_IPV4, LINKTYPE_IPV6, LINKTYPE_LINUX_SLL2,
-    }
-)
-
-
-def is_supported_link(linktype: int) -> bool:
-    """Whether :func:`udp_from_frame` can read frames of this link-layer type."""
-    return linktype in _SUPPORTED_LINKS
-
-
 def udp_from_frame(
     linktype: int, frame: bytes, stats: FrameStats, port: int | None = None
 ) -> UdpPacket | None:

@@ -45,5 +45,24 @@ var flowrt = (function ($) {
     window.history.replaceState({}, '', parts.length ? page + '?' + parts.join('&') : page);
   }
 
+  /* The navigation bar, one list for every page: fills <nav id="flowrt-nav"> and marks
+     the current page active, so a new page is added here once, not in each page. */
+  var PAGES = [['index.html', 'Status'], ['agents.html', 'Agents'], ['metrics.html', 'Metrics'],
+    ['flows.html', 'Flows'], ['../api/', 'API']];
+
+  function navbar() {
+    var current = window.location.pathname.split('/').pop() || 'index.html';
+    var nav = $('#flowrt-nav');
+    nav.append($('<a class="navbar-brand" href="index.html">').text('FlowRT'));
+    var list = $('<ul class="navbar-nav">').appendTo(nav);
+    PAGES.forEach(function (page) {
+      $('<li class="nav-item">').toggleClass('active', page[0] === current)
+        .append($('<a class="nav-link">').attr('href', page[0]).text(page[1]))
+        .appendTo(list);
+    });
+  }
+
+  $(navbar);
+
   return {nf: nf, duration: duration, count: count, poll: poll, query: query, setQuery: setQuery};
 })(jQuery);

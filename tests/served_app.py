@@ -1,5 +1,8 @@
-"""A served app for export tests: the REST API, Prometheus and web routes over a real
-Engine fed from a real capture, on a clock the test sets."""
+"""A served app for the export and web tests: the REST API, Prometheus and web routes over
+a real Engine fed from a real capture, on a clock the test sets.
+
+It lives at ``tests/`` (next to ``conftest.py``, whose folder pytest puts on ``sys.path``)
+so both test folders import the one copy: ``from served_app import Served``."""
 
 from __future__ import annotations
 
