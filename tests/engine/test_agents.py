@@ -272,7 +272,11 @@ def test_a_partly_decoded_datagram_counts_one_error_per_fault():
     engine = Engine(now=0.0)
     engine.ingest_datagram(bytes(payload), SOURCE, 1.0)
     assert engine.analyzer(1.0)["sFlowDecodeErrors"] == 1
+    assert engine.analyzer(1.0)["sFlowDatagramsDiscarded"] == 0  # its samples still count
     assert engine.agents.to_json(1.0)[AGENT]["sFlowDecodeErrors"] == 1
+    engine.ingest_datagram(b"\x00\x05\x00\x01" + bytes(40), SOURCE, 2.0)  # NetFlow v5
+    assert engine.analyzer(2.0)["sFlowDatagramsDiscarded"] == 1
+    assert engine.analyzer(2.0)["sFlowDecodeErrors"] == 2
 
 
 def test_to_json_selects_agents():

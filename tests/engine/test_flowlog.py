@@ -24,6 +24,14 @@ def test_after_pages_newest_first_with_a_cursor() -> None:
     assert log.after(-1, None, 0) == []
 
 
+def test_cursor_beyond_the_newest_id_reads_from_the_start() -> None:
+    """A client that outlived a restart holds a cursor this process never issued."""
+    log = FlowLog(10)
+    for _ in range(3):
+        log.append(record("a"))
+    assert [r["flowID"] for r in log.after(1000, None, 100)] == [3, 2, 1]
+
+
 def test_ring_keeps_the_last_size_records() -> None:
     log = FlowLog(3)
     for _ in range(7):

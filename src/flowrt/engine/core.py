@@ -39,7 +39,8 @@ class IngestCounters:
 
     datagrams: int = 0
     bytes: int = 0
-    decode_errors: int = 0
+    decode_errors: int = 0  # every fault: whole datagrams refused and samples cut short
+    datagrams_discarded: int = 0  # datagrams refused whole (not sFlow v5, bad header)
     flow_samples: int = 0
     counter_samples: int = 0
     discard_samples: int = 0
@@ -78,6 +79,7 @@ class Engine:
             dgram = decode_datagram(payload)
         except DecodeError as err:
             counters.decode_errors += 1
+            counters.datagrams_discarded += 1
             self.agents.record_error(source_ip, err.reason)
             return
         agent = dgram.agent if dgram.agent is not None else source_ip
@@ -169,7 +171,7 @@ class Engine:
             "sFlowAgents": len(self.agents.to_json(now)),
             "sFlowBytesReceived": c.bytes,
             "sFlowDatagramsReceived": c.datagrams,
-            "sFlowDatagramsDiscarded": c.decode_errors,
+            "sFlowDatagramsDiscarded": c.datagrams_discarded,
             "sFlowFlowSamples": c.flow_samples,
             "sFlowCounterSamples": c.counter_samples,
             "sFlowDiscardSamples": c.discard_samples,

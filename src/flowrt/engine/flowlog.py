@@ -83,11 +83,15 @@ class FlowLog:
         """Records with ``flowID > flow_id`` (-1: all), of flow ``name`` if given.
 
         Newest first (clients take ``[0]["flowID"]`` as the next cursor), at most
-        ``max_flows``.
+        ``max_flows``. A cursor beyond the newest ID comes from a client that outlived a
+        restart of this process: it reads from the start, as ``/events/json`` does,
+        instead of waiting for the IDs to climb back past it.
         """
         out: list[dict[str, Any]] = []
         if max_flows <= 0:
             return out
+        if flow_id > self.last_id:
+            flow_id = -1
         for record in reversed(self._records):
             if record["flowID"] <= flow_id:
                 break
