@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from pathlib import Path
 
 from aiohttp import web
@@ -206,7 +205,6 @@ def test_faulty_scripts_are_reported_while_engine_and_rest_keep_answering(
         host.start()
         client = await serve(host)
         try:
-            started = time.monotonic()
             # ingest and REST keep going while the scripts misbehave
             await replay(engine, clock)
             assert engine.counters.datagrams == 153
@@ -222,7 +220,6 @@ def test_faulty_scripts_are_reported_while_engine_and_rest_keep_answering(
             assert status["throws.js"]["error"].startswith("throws.js throws.js#3 TypeError")
             resp = await client.get("/status")
             assert (resp.status, await resp.text()) == (503, "UNAVAILABLE")
-            assert time.monotonic() - started < 20
         finally:
             host.stop()
             await client.close()
