@@ -392,7 +392,7 @@ def test_declared_oversized_body_is_refused_before_it_is_sent(served: Served) ->
         head = sock.recv(4096)
         assert head.startswith(b"HTTP/1.1 413"), head
         assert b"10000000000 bytes declared" in head and b"Connection: close" in head
-        assert time.monotonic() - started < 2
+        assert time.monotonic() - started < 5  # "at once": the alternative is waiting forever
 
 
 def test_long_error_messages_are_cut(served: Served) -> None:

@@ -186,7 +186,7 @@ def test_long_poll_timeout_is_capped_and_released_on_close() -> None:
         assert wakeup.waiting == 1
         wakeup.close()
         assert await asyncio.wait_for(waiting, 1) == []
-        assert time.monotonic() - started < 1
+        assert time.monotonic() - started < 5  # released on close, not after the 3600 s timeout
         assert wakeup.waiting == 0
 
     asyncio.run(main())

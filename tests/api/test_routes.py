@@ -189,7 +189,7 @@ def test_long_poll_times_out_empty_and_wakes_on_news() -> None:
         await h.put("/flow/pair/json", {**PAIR, "log": True, "activeTimeout": 1})
         started = time.monotonic()
         assert await h.json("/flows/json", timeout="0.3") == []
-        assert 0.25 <= time.monotonic() - started < 2
+        assert 0.25 <= time.monotonic() - started < 10
 
         async def produce() -> None:
             await asyncio.sleep(0.3)

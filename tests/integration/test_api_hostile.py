@@ -198,7 +198,7 @@ def test_huge_headers_are_refused_not_hung(flowrt: Start) -> None:
             answer = read_all(sock)
             codes = statuses(answer)
             assert codes and 400 <= codes[0] < 500, answer[:200]
-            assert time.monotonic() - started < 2
+            assert time.monotonic() - started < 5  # refused at once, not after a read timeout
     assert slowest_answer(server, 5) < PROMPT_SECONDS
     assert server.alive()
 
@@ -222,7 +222,7 @@ def test_huge_bodies_are_413_json(flowrt: Start) -> None:
                      b"\r\n\r\n{")
         answer = read_head(sock)
         assert statuses(answer) == [413] and b"Connection: close" in answer
-        assert time.monotonic() - started < 1
+        assert time.monotonic() - started < 5  # at once, not after waiting for 10 GB
     assert server.get_json("/map/json") == {}
     assert server.alive()
 
