@@ -284,3 +284,36 @@ def test_activeflows_filter_and_flowlocations() -> None:
         await h.json("/flowlocations/ALL/nosuch/json", 404, key="x")
 
     api_test(body)
+
+
+def test_topology_put_get_and_edge_selection() -> None:
+    topology = {
+        "nodes": {"s1": {"agent": AGENT, "ports": {"s1-eth3": {"ifindex": "3"},
+                                                   "s1-eth4": {"ifindex": "4"}}},
+                  "s2": {"agent": "192.0.2.2", "ports": {"s2-eth1": {"ifindex": "1"}}}},
+        "links": {"link1": {"node1": "s1", "port1": "s1-eth4", "node2": "s2",
+                            "port2": "s2-eth1"}},
+    }
+
+    async def body(h: Harness) -> None:
+        assert await h.json("/topology/json") == {}
+        await h.put("/flow/pair/json", PAIR)
+        steady(h, 3, [ELEPHANT])  # seen at AGENT ifIndex 3
+        refused = await h.json("/dump/EDGE/ifinoctets/json", status=400)
+        assert "needs a topology" in refused["error"]
+        error = await h.put("/topology/json", {"links": {"l": {"node1": "a"}}}, status=400)
+        assert error == {"error": "link 'l' lacks port1, node2, port2"}
+        await h.put("/topology/json", topology)
+        response = await h.http.get("/topology/json")
+        assert await response.json() == topology
+        assert response.headers["X-FlowRT-Topology-Version"] == "1"
+        edge = await h.json("/dump/EDGE/ifinoctets/json")
+        assert [(r["agent"], r["dataSource"]) for r in edge] == [(AGENT, "3")]
+        assert await h.json("/dump/CORE/ifinoctets/json") == []
+        (row,) = await h.json("/activeflows/TOPOLOGY/pair/json", aggMode="edge")
+        assert row["key"] == ELEPHANT.key and row["dataSource"] == "3"
+        assert await h.json("/activeflows/ALL/pair/json", aggMode="core") == []
+        await h.put("/topology/json", {})
+        assert await h.json("/topology/json") == {}
+
+    api_test(body)

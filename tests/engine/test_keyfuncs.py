@@ -152,7 +152,7 @@ def test_nesting_depth_is_capped() -> None:
         compile_key(expr)
 
 
-@pytest.mark.parametrize("func", ["country", "asn", "dns", "oui", "link", "host"])
+@pytest.mark.parametrize("func", ["country", "asn", "dns", "oui", "host"])
 def test_enrichment_functions_are_rejected_at_compile_time(func: str) -> None:
     with pytest.raises(FlowSpecError, match=f"key function '{func}' is not available yet"):
         compile_key(f"{func}:ipsource")

@@ -132,6 +132,8 @@ def _add_routes(app: web.Application) -> None:
         r.add_get(f"/{kind}/{{name}}/json", lookup_get)
         r.add_put(f"/{kind}/{{name}}/json", lookup_put)
         r.add_delete(f"/{kind}/{{name}}/json", lookup_delete)
+    r.add_get("/topology/json", topology_get)
+    r.add_put("/topology/json", topology_put)
 
 
 # --- responses -------------------------------------------------------------------------------
@@ -399,4 +401,25 @@ async def lookup_delete(request: web.Request) -> web.Response:
              else engine.lookups.delete_map(name))
     if not found:
         raise not_found(f"no {kind} named {name!r}")
+    return no_content()
+
+
+# --- topology --------------------------------------------------------------------------------
+TOPOLOGY_VERSION_HEADER = "X-FlowRT-Topology-Version"
+"""The body is exactly what was PUT (clients GET, edit and PUT it back), so the version
+(``topologyVersion()`` in scripts) travels in a header."""
+
+
+async def topology_get(request: web.Request) -> web.Response:
+    """``/topology/json``: the topology as PUT, ``{}`` when none is defined."""
+    engine, _ = _engine(request)
+    response = json_response(request, engine.get_topology())
+    response.headers[TOPOLOGY_VERSION_HEADER] = str(engine.topology.version)
+    return response
+
+
+async def topology_put(request: web.Request) -> web.Response:
+    """Replace the topology (``{}`` clears it); a bad body is a 400 naming the item."""
+    engine, _ = _engine(request)
+    engine.set_topology(await json_object(request, "topology"))
     return no_content()

@@ -9,7 +9,8 @@ lives in its own module:
 * :mod:`flowrt.engine.metrics` - counter samples to named metrics and their queries;
 * :mod:`flowrt.engine.flows` - flow definitions, per data source top-N tables, flow log;
 * :mod:`flowrt.engine.thresholds` - thresholds over metrics and flows, the event log;
-* :mod:`flowrt.engine.groups` - address groups and value maps used by key functions.
+* :mod:`flowrt.engine.groups` - address groups and value maps used by key functions;
+* :mod:`flowrt.engine.topology` - the network topology: edge/core ports, link names.
 
 Not thread-safe: one event loop owns it (scripts reach it through a thread-safe host
 API). Every time-dependent method takes ``now`` in seconds so tests control the clock.
@@ -27,9 +28,10 @@ from flowrt.config import Properties
 from flowrt.engine.agents import AgentTable
 from flowrt.engine.flows import FlowEngine
 from flowrt.engine.groups import Lookups
-from flowrt.engine.metric_query import parse_agents
+from flowrt.engine.metric_query import parse_selection
 from flowrt.engine.metrics import MetricStore
 from flowrt.engine.thresholds import ThresholdEngine
+from flowrt.engine.topology import Topology
 from flowrt.sflow import CounterSample, DecodeError, DiscardSample, FlowSample, decode_datagram
 
 
@@ -60,7 +62,9 @@ class Engine:
             max_datasources=self.props.get_int("flowrt.datasources.max"),
             idle_timeout=self.props.get_float("flowrt.agents.timeout"),
         )
+        self.topology = self.lookups.topology  # one store, read by keys, flows, queries
         self.metrics = MetricStore()
+        self.metrics.topology = self.topology
         self.flows = FlowEngine(self.lookups, log_size=self.props.get_int("flows.max"))
         self.thresholds = ThresholdEngine(events_max=self.props.get_int("events.max"))
         self.metrics.register_source(self.flows.metric_points)
@@ -113,6 +117,8 @@ class Engine:
         self.thresholds.tick(now, self.flows.flow_value)
         self.metrics.expire(now)
         self.agents.expire(now)
+        if self.topology.needs_names:  # links naming undeclared nodes/ports
+            self.topology.learn(self.metrics.points(now), now)
 
     # --- flows --------------------------------------------------------------------
     def set_flow(self, name: str, body: Mapping[str, Any]) -> None:
@@ -141,6 +147,15 @@ class Engine:
         watched = self.thresholds.flow_metrics() & set(self.flows.specs())
         self.flows.watch(watched, self.thresholds.observe_flow)
 
+    # --- topology -----------------------------------------------------------------
+    def set_topology(self, body: Mapping[str, Any]) -> Topology:
+        """Replace the topology (``{}`` clears it; raises TopologyError on a bad body)."""
+        return self.topology.set(body)
+
+    def get_topology(self) -> dict[str, Any]:
+        """The topology as PUT (``{}`` when none is defined)."""
+        return self.topology.to_json()
+
     # --- reading ------------------------------------------------------------------
     def active_flows(
         self, agents: str | Sequence[str], name: str, now: float, *, max_flows: int = 100,
@@ -151,15 +166,15 @@ class Engine:
         ``key_filter`` is a filter over the flow's own key names (``ipsource=10.0.0.1``).
         """
         return self.flows.active_flows(
-            parse_agents(agents), name, now, max_flows=max_flows, min_value=min_value,
-            agg_mode=agg_mode, key_filter=key_filter,
+            parse_selection(agents, self.topology), name, now, max_flows=max_flows,
+            min_value=min_value, agg_mode=agg_mode, key_filter=key_filter,
         )
 
     def flow_locations(
         self, agents: str | Sequence[str], name: str, key: str, now: float
     ) -> list[dict[str, Any]]:
         """/flowlocations: the data sources holding ``key`` now, largest first."""
-        return self.flows.flow_locations(parse_agents(agents), name, key, now)
+        return self.flows.flow_locations(parse_selection(agents, self.topology), name, key, now)
 
     def analyzer(self, now: float) -> dict[str, Any]:
         """/analyzer/json: sFlow-RT's fields plus FlowRT's own loss and error counters."""

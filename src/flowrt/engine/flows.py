@@ -28,10 +28,19 @@ never adds non-sum values across data sources (it keeps the largest observation)
 
 Decisions where the digest is UNCERTAIN:
 
-* ``aggMode`` ``edge``/``core`` need the network topology, which FlowRT does not have yet:
-  they combine like ``max`` over all data sources (so apps that pass them keep working);
-  ``agent`` (seen in apps' flow specs) also combines like ``max``. An ``aggMode`` in the
-  flow spec is the default for ``activeFlows`` of that flow.
+* ``aggMode`` ``edge``/``core`` use the topology (:mod:`flowrt.engine.topology`):
+  ``edge`` *sums* the tables of edge-port data sources (each packet enters the fabric at
+  one edge port, so ingress sampling counts it once however many switches it crosses),
+  ``core`` takes the largest observation over inter-switch-port data sources (a packet
+  crosses several links: a sum would count it once per hop). Without a topology both
+  combine like ``max`` over all data sources (apps that pass them keep working), as does
+  ``agent`` (seen in apps' flow specs). An ``aggMode`` in the flow spec is the default
+  for ``activeFlows`` of that flow.
+* With a topology, a flow sample whose data source is not an interface (Open vSwitch
+  samples from the bridge, ``2.1000``) is counted at the data source of its *input port*
+  when that port is in the topology (data source ``"<ifIndex>"``), so such samples have
+  an edge/core class and bridges sharing one agent address no longer share one table.
+  Without a topology, or for ports it does not know, data sources are as sent.
 * A flow's metric (``/metric``, ``/dump``) at a data source is its largest flow's rate
   with ``topKeys`` (the top ``n``); a keyless flow's metric is its total, no ``topKeys``.
 * ``/activeflows`` ``filter`` (newer api.yml: "select flow keys matching pattern") is a
@@ -61,7 +70,7 @@ from flowrt.engine.flowlog import FlowLog, FlowTracker
 from flowrt.engine.flowspec import CompiledFlow, DictSampleView, FlowSpec, FlowSpecError
 from flowrt.engine.groups import Lookups
 from flowrt.engine.keyfuncs import KEY_NAME, VALUE_KINDS, ValueExpr, as_number, as_text
-from flowrt.engine.metric_query import MetricPoint, age_ms
+from flowrt.engine.metric_query import MetricPoint, Selection, age_ms
 from flowrt.engine.sampleview import FlowSampleView, key_getter, record_keys, shape_keys
 from flowrt.engine.topn import (
     AVG,
@@ -73,6 +82,7 @@ from flowrt.engine.topn import (
     aggregate,
     make_table,
 )  # fmt: skip
+from flowrt.engine.topology import CORE, EDGE
 from flowrt.sflow.model import DiscardSample, FlowSample
 
 WatchCallback = Callable[[str, str, str, str, float, "tuple[float, ...] | None", float], None]
@@ -327,6 +337,7 @@ class FlowEngine:
         self._shapes: dict[str, float] = {}
         self._records: dict[type, float] = {}
         self._discards_seen = -float("inf")
+        self.topology = lookups.topology
 
     # --- definitions ------------------------------------------------------------------
     def set_flow(self, name: str, body: Mapping[str, Any]) -> FlowSpec:
@@ -405,9 +416,18 @@ class FlowEngine:
         if not flows:
             return
         code = sample.source_id_type << 32 | sample.source_id_index
+        if sample.source_id_type and self.topology.active:
+            code = self._ingress_port(agent, sample, code)
         source = self._sources.get((agent, code)) or self._source(agent, code)
         for flow in flows:
             flow.counter(view, source, now)
+
+    def _ingress_port(self, agent: str, sample: FlowSample, code: int) -> int:
+        """The input port's ifIndex data source code when the topology knows the port,
+        else ``code`` (see the module notes: OVS bridge samples get an edge/core class)."""
+        if sample.input_format == 0 and self.topology.has_port(agent, sample.input_value):
+            return sample.input_value  # source type 0 (ifIndex) << 32 | index
+        return code
 
     def ingest_discard_sample(self, agent: str, sample: DiscardSample, now: float) -> None:
         """Count one discard sample in the ``dropped:true`` definitions."""
@@ -425,7 +445,7 @@ class FlowEngine:
     # --- queries ----------------------------------------------------------------------
     def active_flows(
         self,
-        agents: frozenset[str] | None,
+        agents: frozenset[str] | Selection | None,
         name: str,
         now: float,
         *,
@@ -444,11 +464,19 @@ class FlowEngine:
         flow = self._flows[name]
         keep = None if not key_filter else self._key_matcher(flow, key_filter)
         mode = (agg_mode or flow.spec.agg_mode or "max").lower()
-        if mode in ("edge", "core", "agent"):
-            mode = "max"  # no topology yet: see the module docstring
+        port_class: str | None = None
+        if mode in (EDGE, CORE):
+            if self.topology.active:  # see the module docstring
+                port_class, mode = mode, ("sum" if mode == EDGE else "max")
+            else:
+                mode = "max"
+        elif mode == "agent":
+            mode = "max"
         if mode not in ("max", "sum"):
             raise ValueError(f"unknown aggMode {agg_mode!r}; expected max, sum, edge or core")
         per_source_min = min_value if mode == "max" else 0.0
+        selection = Selection.of(agents)
+        classify = self.topology.port_class
 
         def rows(table: FlowTable) -> list[FlowRate]:
             top = table.top(now, min_value=per_source_min)
@@ -457,7 +485,8 @@ class FlowEngine:
         sources = (
             (agent, ds, rows(table))
             for (agent, ds), table in flow.tables.items()
-            if agents is None or agent in agents
+            if (selection.everything or selection.admits(agent, ds))
+            and (port_class is None or classify(agent, ds) == port_class)
         )
         slot_kinds = flow.slots.slot_kinds if flow.slots is not None else None
         out = []
@@ -488,7 +517,7 @@ class FlowEngine:
         return keep
 
     def flow_locations(
-        self, agents: frozenset[str] | None, name: str, key: str, now: float
+        self, agents: frozenset[str] | Selection | None, name: str, key: str, now: float
     ) -> list[dict[str, Any]]:
         """/flowlocations: the data sources whose table currently holds ``key``.
 
@@ -497,9 +526,10 @@ class FlowEngine:
         first; ``agents`` None means all. Raises KeyError for an unknown flow.
         """
         flow = self._flows[name]
+        selection = Selection.of(agents)
         out = []
         for (agent, ds), table in flow.tables.items():
-            if agents is not None and agent not in agents:
+            if not selection.admits(agent, ds):
                 continue
             value = table.value(key, now)
             if value is not None:

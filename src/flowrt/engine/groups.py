@@ -20,6 +20,8 @@ from __future__ import annotations
 import socket
 from collections.abc import Mapping
 
+from flowrt.engine.topology import TopologyStore
+
 IPV4_BITS = 32
 IPV6_BITS = 128
 MAX_GROUP_ENTRIES = 100_000
@@ -154,6 +156,7 @@ class Lookups:
     def __init__(self) -> None:
         self.groups: dict[str, GroupSet] = {}
         self.maps: dict[str, ValueMap] = {}
+        self.topology = TopologyStore()  # ``link:`` keys and edge/core selection read it
 
     def set_groups(self, name: str, spec: Mapping[str, object]) -> GroupSet:
         """Define or replace group set ``name``; GroupError leaves the old set in place."""

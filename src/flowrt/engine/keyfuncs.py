@@ -10,9 +10,13 @@ Decisions where the digest is silent or UNCERTAIN (each covered by a test):
 - Unknown plain key names are accepted: new keys appear as traffic is decoded (custom
   rtflow fields, tunnel depths), so a typo simply yields null. Names are checked for
   characters only (letters, digits, ``_ . -``).
-- ``country``, ``asn``, ``oui``, ``dns``, ``link`` and ``host`` parse but raise
+- ``country``, ``asn``, ``oui``, ``dns`` and ``host`` parse but raise
   :class:`FlowSpecError` at compile time ("not available yet") rather than silently
   producing nulls, so ``setFlow`` tells the operator immediately.
+- ``link:<ifindex key>`` is the name of the topology link on (the sample's agent, that
+  ifIndex), or null: no topology, a port on no link (``link:inputifindex=null`` selects
+  edge ingress), or a value that is not an ifIndex (``internal``, ``multiple``). It reads
+  the engine's current topology per sample, so a later ``PUT /topology/json`` applies.
 - ``group``/``map`` sets are looked up by name per sample, so a set defined after the flow
   takes effect; an undefined set yields null.
 - ``prefix``/``suffix`` keep the first/last n delimiter-separated tokens, empty tokens
@@ -50,7 +54,7 @@ ValueFn = Callable[["SampleView"], float | None]
 MAX_EXPRESSION_LENGTH = 1024
 MAX_NESTING = 16
 KEY_NAME = re.compile(r"[A-Za-z0-9_.\-]+")
-UNAVAILABLE = frozenset({"country", "asn", "oui", "dns", "link", "host"})
+UNAVAILABLE = frozenset({"country", "asn", "oui", "dns", "host"})
 URI_PARTS = frozenset({
     "normalized", "scheme", "user", "authority", "host", "port", "path", "file",
     "extension", "query", "fragment", "isabsolute", "isopaque",
@@ -396,6 +400,20 @@ class _Compiler:
             return str(int(number) & mask)
 
         return bits
+
+    def fn_link(self, args: list[Arg], depth: int) -> KeyFn:
+        self.arity(args, 1, 1, "link:<ifindex key>")
+        key, agent_of = self.key_arg(args[0], depth), plain_key("agent")
+        topology = self.lookups.topology
+
+        def link(view: SampleView) -> str | None:
+            ifindex = key(view)
+            if ifindex is None or not topology.active:
+                return None
+            agent = agent_of(view)
+            return None if agent is None else topology.link_name(agent, ifindex)
+
+        return link
 
     def fn_uri(self, args: list[Arg], depth: int) -> KeyFn:
         self.arity(args, 2, 2, "uri:<key>:<part>")

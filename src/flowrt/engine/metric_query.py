@@ -4,9 +4,11 @@ Queries run over :class:`MetricPoint` values, one per (agent, data source, metri
 counter metrics from :class:`~flowrt.engine.metrics.MetricStore` and flow metrics from
 other tables answer the same queries. Selectors follow sFlow-RT:
 
-* agents: ``ALL`` or a ``;`` list of addresses (or a list); topology tokens
-  (``TOPOLOGY``, ``EDGE``, ``CORE``) are refused until a topology exists, rather than
-  silently answering for every agent;
+* agents: ``ALL`` or a ``;`` list of addresses (or a list), and the topology tokens
+  (:mod:`flowrt.engine.topology`): ``TOPOLOGY`` = every data source of the topology's
+  agents, ``EDGE``/``CORE`` = the interface (ifIndex) data sources of those agents off /
+  on a topology link; parts are OR'ed (``EDGE;10.0.0.9``). The tokens are refused while
+  no topology is defined, rather than silently answering for every agent;
 * metrics: a ``,`` (or legacy ``;``) list; each may carry an aggregation prefix
   (``max:`` default, ``min: sum: avg: var: sdev: med: q1: q2: q3: iqr: any:``) and a data
   source qualification ``<ds>.<metric>`` (split at the last dot: ``2.1.load_one``);
@@ -29,7 +31,10 @@ import re
 import statistics
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from flowrt.engine.topology import TopologyStore
 
 AGGREGATIONS = frozenset(
     {"max", "min", "sum", "avg", "var", "sdev", "med", "q1", "q2", "q3", "iqr", "any"}
@@ -83,17 +88,64 @@ def age_ms(now: float, updated: float) -> int:
 
 
 def parse_agents(selector: str | Sequence[str]) -> frozenset[str] | None:
-    """The agent set a selector names; ``None`` means every agent."""
+    """The agent set a selector names; ``None`` means every agent (no topology tokens)."""
+    selection = parse_selection(selector, None)
+    return selection.agents
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """Which (agent, data source) pairs an agent selector names.
+
+    ``agents`` are whole agents (``None``: every agent); ``classes`` are topology port
+    classes (``edge``/``core``) read from ``topology`` per data source.
+    """
+
+    agents: frozenset[str] | None
+    classes: frozenset[str] = frozenset()
+    topology: TopologyStore | None = None
+
+    @classmethod
+    def of(cls, agents: frozenset[str] | Selection | None) -> Selection:
+        """A selection from what older callers pass: an agent set or None (all)."""
+        return agents if isinstance(agents, Selection) else cls(agents)
+
+    @property
+    def everything(self) -> bool:
+        return self.agents is None
+
+    def admits(self, agent: str, datasource: str) -> bool:
+        agents = self.agents
+        if agents is None or agent in agents:
+            return True
+        if self.classes and self.topology is not None:
+            return self.topology.port_class(agent, datasource) in self.classes
+        return False
+
+
+def parse_selection(
+    selector: str | Sequence[str], topology: TopologyStore | None = None
+) -> Selection:
+    """Parse an agent selector; topology tokens need an active ``topology``."""
     parts = selector.split(";") if isinstance(selector, str) else list(selector)
     names = [p.strip() for p in parts if p.strip()]
     if not names:
         raise QueryError("empty agent selector")
     if ALL in names:
-        return None
+        return Selection(None)
+    agents: set[str] = set()
+    classes: set[str] = set()
     for name in names:
-        if name in TOPOLOGY_SELECTORS:
-            raise QueryError(f"agent selector {name} needs a topology, and none is defined")
-    return frozenset(names)
+        if name not in TOPOLOGY_SELECTORS:
+            agents.add(name)
+        elif topology is None or not topology.active:
+            raise QueryError(f"agent selector {name} needs a topology, and none is defined"
+                             " (PUT /topology/json)")
+        elif name == "TOPOLOGY":
+            agents |= topology.agents
+        else:
+            classes.add(name.lower())
+    return Selection(frozenset(agents), frozenset(classes), topology if classes else None)
 
 
 def split_metrics(spec: str | Sequence[str]) -> list[str]:
@@ -166,11 +218,15 @@ def value_text(value: Any) -> str:
 class PointIndex:
     """Points grouped by data source, the shape every query walks."""
 
-    def __init__(self, points: Iterable[MetricPoint], agents: frozenset[str] | None) -> None:
+    def __init__(
+        self, points: Iterable[MetricPoint], agents: frozenset[str] | Selection | None
+    ) -> None:
         self.by_ds: dict[tuple[str, str], dict[str, MetricPoint]] = {}
         self.by_agent: dict[str, list[str]] = {}
+        selection = Selection.of(agents)
+        admits = None if selection.everything else selection.admits
         for point in points:
-            if agents is not None and point.agent not in agents:
+            if admits is not None and not admits(point.agent, point.datasource):
                 continue
             key = (point.agent, point.datasource)
             names = self.by_ds.get(key)
@@ -286,11 +342,11 @@ def _statistic(ref: MetricRef, points: list[MetricPoint], now: float) -> dict[st
 
 def metric_query(
     points: Iterable[MetricPoint], agents: str | Sequence[str], metrics: str | Sequence[str],
-    filter: Filter | None, now: float,
+    filter: Filter | None, now: float, topology: TopologyStore | None = None,
 ) -> list[dict[str, Any]]:
     """``/metric/{agent}/{metric}/json``: one statistic per requested metric, in order."""
     refs = [parse_metric(t) for t in split_metrics(metrics)]
-    index = PointIndex(points, parse_agents(agents))
+    index = PointIndex(points, parse_selection(agents, topology))
     accept = compile_filter(filter)
     return [_statistic(ref, _matching(index, ref, accept), now) for ref in refs]
 
@@ -305,13 +361,13 @@ def _cell(point: MetricPoint, name: str, now: float) -> dict[str, Any]:
 
 def dump_query(
     points: Iterable[MetricPoint], agents: str | Sequence[str], metrics: str | Sequence[str],
-    filter: Filter | None, now: float,
+    filter: Filter | None, now: float, topology: TopologyStore | None = None,
 ) -> list[dict[str, Any]]:
     """``/dump/{agent}/{metric}/json``: every matching value; ``metrics`` may be ``ALL``.
 
     Aggregation prefixes are accepted and ignored (a dump has nothing to aggregate).
     """
-    index = PointIndex(points, parse_agents(agents))
+    index = PointIndex(points, parse_selection(agents, topology))
     accept = compile_filter(filter)
     tokens = split_metrics(metrics)
     if tokens == [ALL]:
@@ -326,7 +382,7 @@ def dump_query(
 
 def table_query(
     points: Iterable[MetricPoint], agents: str | Sequence[str], metrics: str | Sequence[str],
-    filter: Filter | None, now: float,
+    filter: Filter | None, now: float, topology: TopologyStore | None = None,
 ) -> list[list[dict[str, Any] | None]]:
     """``/table/{agent}/{metric}/json``: one row per data source having every column.
 
@@ -336,7 +392,7 @@ def table_query(
     rows (N < 0 descending) and keeps |N| of them (0 keeps all).
     """
     columns = [parse_column(t) for t in split_metrics(metrics)]
-    index = PointIndex(points, parse_agents(agents))
+    index = PointIndex(points, parse_selection(agents, topology))
     accept = compile_filter(filter)
     rows: list[list[dict[str, Any] | None]] = []
     seen: set[tuple[tuple[str, str] | None, ...]] = set()

@@ -32,6 +32,7 @@ from typing import Any
 from flowrt.engine import metric_query as mq
 from flowrt.engine.agents import UPTIME_WRAP, datasource_name, uptime_went_backwards
 from flowrt.engine.metric_query import MetricPoint
+from flowrt.engine.topology import TopologyStore
 from flowrt.sflow.model import CounterSample
 
 GAUGE, C32, C64 = "gauge", 32, 64
@@ -310,6 +311,7 @@ class MetricStore:
         self.rejected = 0  # samples refused by the caps
         self.ignored = 0  # duplicate or out-of-date samples
         self._sources: list[MetricSource] = []
+        self.topology: TopologyStore | None = None  # set by the Engine: EDGE/CORE/TOPOLOGY
 
     def _state(self, agent: str, ds: str) -> DataSourceMetrics | None:
         sources = self.agents.get(agent)
@@ -418,12 +420,12 @@ class MetricStore:
 
     def metric_query(self, agents: str | Sequence[str], metrics: str | Sequence[str],
                      filter: Mapping[str, Any] | None, now: float) -> list[dict[str, Any]]:
-        return mq.metric_query(self.points(now), agents, metrics, filter, now)
+        return mq.metric_query(self.points(now), agents, metrics, filter, now, self.topology)
 
     def dump_query(self, agents: str | Sequence[str], metrics: str | Sequence[str],
                    filter: Mapping[str, Any] | None, now: float) -> list[dict[str, Any]]:
-        return mq.dump_query(self.points(now), agents, metrics, filter, now)
+        return mq.dump_query(self.points(now), agents, metrics, filter, now, self.topology)
 
     def table_query(self, agents: str | Sequence[str], metrics: str | Sequence[str],
                     filter: Mapping[str, Any] | None, now: float) -> list[list[Any]]:
-        return mq.table_query(self.points(now), agents, metrics, filter, now)
+        return mq.table_query(self.points(now), agents, metrics, filter, now, self.topology)

@@ -20,7 +20,7 @@ JSON, TEXT = "application/json", "text/plain"
 _PATH_PARAM = re.compile(r"{(\w+)}")
 
 PARAM_DOCS = {
-    "agent": "agent address, several joined by ';', or ALL",
+    "agent": "agent address, several joined by ';', or ALL, TOPOLOGY, EDGE, CORE",
     "metric": "metric names joined by ',' (optionally agg:ds.name), or ALL",
     "name": "name of the definition",
 }
@@ -69,7 +69,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     *_crud("flow", "flows", "flow definition"),
     Endpoint("GET", "/activeflows/{agent}/{name}/json", "flows", "largest flows now",
              query=(("maxFlows", "most flows (100)"), ("minValue", "smallest value"),
-                    ("aggMode", "max or sum"),
+                    ("aggMode", "max, sum, edge or core"),
                     ("filter", "filter over the flow's key names, e.g. ipsource=10.0.0.1"))),
     Endpoint("GET", "/flowvalue/{agent}/{name}/json", "flows",
              "value of one key at one data source ({name} is <ds>.<flow>)",
@@ -88,6 +88,12 @@ ENDPOINTS: tuple[Endpoint, ...] = (
                     ("timeout", "seconds to wait (0; capped at 60)"))),
     *_crud("group", "groups", "address group set"),
     *_crud("map", "groups", "value map"),
+    Endpoint("GET", "/topology/json", "topology",
+             "the network topology as PUT ({} when none); version in X-FlowRT-Topology-Version"),
+    Endpoint("PUT", "/topology/json", "topology",
+             "replace the network topology ({} clears it)",
+             body="the topology: {nodes: {name: {agent, ports: {name: {ifindex}}}}, "
+                  "links: {name: {node1, port1, node2, port2}}}"),
     Endpoint("GET", "/prometheus/metrics/{agent}/{metric}/txt", "prometheus",
              "metrics in Prometheus text format", query=FILTER, produces=TEXT),
     Endpoint("GET", "/prometheus/analyzer/txt", "prometheus",
