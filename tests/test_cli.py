@@ -197,6 +197,28 @@ def test_usage_errors(capsys: pytest.CaptureFixture[str], args: list[str]) -> No
     assert "usage: flowrt" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("args,usage", [
+    (["decode"], "usage: flowrt decode"),
+    (["decode", "--bind", "127.0.0.1", "x.pcap"], "usage: flowrt decode"),
+    (["run", "-Dsflow.port=abc"], "usage: flowrt run"),
+])
+def test_usage_errors_show_the_command_usage(
+    capsys: pytest.CaptureFixture[str], args: list[str], usage: str
+) -> None:
+    with pytest.raises(SystemExit):
+        main(args)
+    assert usage in capsys.readouterr().err
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from flowrt import __version__
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"flowrt {__version__}"
+
+
 def test_usage_error_exit_status() -> None:
     result = flowrt("decode")
     assert result.returncode == 2

@@ -22,6 +22,7 @@ import sys
 from collections.abc import Iterable
 from typing import Any
 
+from flowrt import __version__
 from flowrt.sflow import DecodeError, decode_datagram, tag_text
 from flowrt.sflow.model import (
     SAMPLE_COUNTERS,
@@ -257,7 +258,12 @@ def _count(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description="Real-time sFlow analytics.")
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Real-time sFlow analytics.",
+        epilog=f"'{PROG} COMMAND --help' describes a command; docs/operations.md lists the"
+        " server properties.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     decode = commands.add_parser(
         "decode",
@@ -278,20 +284,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     decode.add_argument("--count", type=_count, metavar="N", help="stop after N datagrams")
     decode.add_argument("--json", action="store_true", help="one JSON object per datagram")
+    decode.set_defaults(command_parser=decode)
     run = commands.add_parser(
-        "run", help="start the collector", description="Start the sFlow collector."
+        "run", help="start the collector",
+        description="Start the sFlow collector: sFlow on UDP 6343 (or replay sflow.file),"
+        " REST API and web UI on HTTP 8008.",
+        epilog="Common properties: http.port, http.hostname, http.readonly, sflow.port,"
+        " sflow.hostname, sflow.file, flowrt.replay.speed, flowrt.replay.delay,"
+        " script.file, events.max, flows.max. Every property, and the other places"
+        " they can be set (conf.d/*.conf, RTPROP, FLOWRT_<NAME>), is in"
+        " docs/operations.md.",
     )
     run.add_argument(
         "-D", dest="define", action="append", metavar="NAME=VALUE",
         help=f"system property, e.g. -D{PROP_SFLOW_PORT}={DEFAULT_SFLOW_PORT}"
-        f" -D{PROP_HTTP_PORT}=8008 (sFlow-RT names; see flowrt.config)",
+        f" -D{PROP_HTTP_PORT}=8008 (sFlow-RT names); repeat for each property",
     )
+    run.set_defaults(command_parser=run)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # usage errors found after parsing show the command's own usage line
+    parser = getattr(args, "command_parser", parser)
     try:
         if args.command == "run":
             return _run(args, parser)

@@ -149,6 +149,28 @@ def test_unknown_names_are_404(method: str, path: str) -> None:
     api_test(body)
 
 
+@pytest.mark.parametrize("method,path,hint", [
+    ("GET", "/flow/pair/json/", "/flow/pair/json"),
+    ("PUT", "/flow/pair/json/", "/flow/pair/json"),
+    ("GET", "/activeflows/ALL/pair", "/activeflows/ALL/pair/json"),
+    ("GET", "/agents", "/agents/json"),
+    ("GET", "/version/", "/version"),
+    ("GET", "/metric/ALL/ifinoctets/txt", "/metric/ALL/ifinoctets/json"),
+    ("GET", "/no/such/resource", None),
+    ("POST", "/flow/pair/json/", None),
+])
+def test_unknown_route_suggests_the_route_meant(method: str, path: str, hint: str | None) -> None:
+    async def body(h: Harness) -> None:
+        message = await refused(h, method, path, 404, json=PAIR if method == "PUT" else None)
+        assert message.startswith(f"no such resource: {path}")
+        if hint is None:
+            assert "did you mean" not in message
+        else:
+            assert message.endswith(f"(did you mean {hint}?)")
+
+    api_test(body)
+
+
 def test_wrong_method_is_405_json() -> None:
     async def body(h: Harness) -> None:
         message = await refused(h, "POST", "/flow/f/json", 405, json=PAIR)

@@ -108,8 +108,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPException as err:
         if err.status < 400:
             raise  # redirects and 2xx/3xx raised as exceptions pass through unchanged
+        message = _http_message(err, request)
+        if err.status == 404 and isinstance(err, web.HTTPNotFound):
+            message += await _route_hint(request)
         # a body over the limit is not drained (it may be gigabytes): close instead
-        return error_response(err.status, _http_message(err, request),
+        return error_response(err.status, message,
                               close_connection=err.status == BODY_TOO_LARGE)
     except ValueError as err:
         # Engine input errors not listed above (a new module's own ValueError subclass):
@@ -118,6 +121,48 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except Exception:
         log.exception("%s %s failed", request.method, request.path)
         return error_response(500, INTERNAL_ERROR)
+
+
+REST_FORMATS = ("json", "txt")
+"""The last path segment of every REST route (``/flow/{name}/json``)..."""
+TEXT_ROUTES = frozenset({"/version", "/status"})
+"""...but for these two."""
+
+
+async def _route_hint(request: web.Request) -> str:
+    """" (did you mean /flow/pair/json?)" for the usual slips on a REST route.
+
+    Operators type a trailing slash, leave out the format segment or ask for the wrong
+    one (``/prometheus/.../json``). A candidate is offered only when a REST route (one
+    ending in a format segment, or ``/version``, ``/status``; not a catch-all such as
+    ``/html/...``) answers it.
+    """
+    path = request.path
+    base = path.rstrip("/")
+    if not base:
+        return ""
+    head, _, last = base.rpartition("/")
+    candidates = [base] if base != path else []
+    if last in REST_FORMATS:
+        candidates += [f"{head}/{other}" for other in REST_FORMATS if other != last]
+    else:
+        candidates += [f"{base}/{fmt}" for fmt in REST_FORMATS]
+    for candidate in candidates:
+        if await _is_rest_route(request, candidate):
+            return f" (did you mean {candidate}?)"
+    return ""
+
+
+async def _is_rest_route(request: web.Request, path: str) -> bool:
+    try:
+        match = await request.app.router.resolve(request.clone(rel_url=path))
+    except Exception:  # a hint must never turn a 404 into a 500
+        return False
+    if match.http_exception is not None:
+        return False
+    resource = getattr(match.route, "resource", None)
+    canonical = getattr(resource, "canonical", "") or ""
+    return canonical in TEXT_ROUTES or canonical.rpartition("/")[2] in REST_FORMATS
 
 
 def _http_message(err: web.HTTPException, request: web.Request) -> str:
