@@ -18,14 +18,24 @@ from flowrt.api import create_app
 from flowrt.config import Properties
 from flowrt.engine.core import Engine
 from flowrt.export import prometheus
+from flowrt.scripts import ScriptHost
+from flowrt.scripts import install_routes as install_script_routes
 from flowrt.web import routes
 
 START = 1_700_000_000.0
 STEP = 0.01  # seconds between replayed datagrams
 
 
+def _loop() -> asyncio.AbstractEventLoop:
+    """The running loop, or a fresh one: the script host only needs one to exist."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.new_event_loop()
+
+
 class Served:
-    """Engine + clock + the full app (API, /prometheus, web UI)."""
+    """Engine + clock + the full app (API, script routes with no scripts, /prometheus, web UI)."""
 
     def __init__(self, props: dict[str, str] | None = None) -> None:
         self.props = Properties(props or {})
@@ -35,6 +45,7 @@ class Served:
     def make_app(self) -> web.Application:
         """A fresh app over the same engine (an aiohttp app is bound to one loop)."""
         app = create_app(self.engine, lambda: self.now, self.props)
+        install_script_routes(app, ScriptHost(self.engine, self.props, _loop()))
         prometheus.install_routes(app, self.engine, self.props)
         routes.install_routes(app, self.engine, self.props)
         return app

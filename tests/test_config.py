@@ -77,3 +77,12 @@ def test_set_and_defaults_for_unknown(tmp_path):
     props.set("app.n", "7")
     assert props.get_int("app.n") == 7
     assert props.as_dict()["http.port"] == "8008"
+
+
+def test_misspelt_own_properties_are_reported_with_a_suggestion() -> None:
+    props, _ = Properties.load(
+        ["-Dhttp.prot=18201", "-Dsflow.port=6343", "-Dddos_protect.group.x=1"], environ={}
+    )
+    assert props.misspellings() == [
+        "unknown property http.prot is ignored; did you mean http.port?"
+    ]  # apps' own namespaces (ddos_protect.*) and known names pass

@@ -20,6 +20,7 @@ the typed getters check them and raise :class:`ConfigError` naming the property.
 
 from __future__ import annotations
 
+import difflib
 import os
 import shlex
 from collections.abc import Iterable, Mapping
@@ -89,6 +90,8 @@ KNOWN_PROPERTIES: tuple[PropertySpec, ...] = (
 )
 
 _SPECS = {spec.name: spec for spec in KNOWN_PROPERTIES}
+OWN_PREFIXES = tuple(sorted({spec.name.split(".", 1)[0] + "." for spec in KNOWN_PROPERTIES}))
+"""Namespaces FlowRT (or sFlow-RT) reads itself: a name there that is not known is a typo."""
 _ENV_NAMES = {ENV_PREFIX + s.name.upper().replace(".", "_").replace("-", "_"): s.name
               for s in KNOWN_PROPERTIES}
 
@@ -222,6 +225,18 @@ class Properties:
         if word in _FALSE:
             return False
         raise ConfigError(f"property {name}={raw!r} is not yes/no/true/false")
+
+    def misspellings(self) -> list[str]:
+        """Warnings for set names that look like ours but are not: ``http.prot`` would
+        otherwise be ignored in silence. Apps' own names (``ddos_protect.*``) pass."""
+        warnings = []
+        for name in sorted(self._values):
+            if name in _SPECS or not name.startswith(OWN_PREFIXES):
+                continue
+            close = difflib.get_close_matches(name, list(_SPECS), n=1, cutoff=0.75)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            warnings.append(f"unknown property {name} is ignored{hint}")
+        return warnings
 
     def names(self) -> list[str]:
         """Every property with a value (set or defaulted), sorted: getSystemPropertyNames."""

@@ -372,6 +372,8 @@ SCRIPT_LOAD_SECONDS = 10.0  # replay waits this long at most for scripts' top-le
 
 async def serve(props: Properties) -> None:
     """Run a server until SIGINT or SIGTERM."""
+    for warning in props.misspellings():
+        say(f"warning: {warning}")
     server = Server(props)
     endpoints = await server.start()
     say(endpoints.ready_line())

@@ -248,3 +248,10 @@ def test_value_expressions(expr: str, kind: str, expected: float | None) -> None
 
 def test_numeric_text_values_are_numbers() -> None:
     assert compile_value("duration").extract(DictSampleView(duration="12.5")) == 12.5
+
+
+@pytest.mark.parametrize("unit,instead", [("bps", "bytes"), ("Bps", "bytes"), ("fps", "frames")])
+def test_flow_browser_units_are_refused_with_the_key_to_use(unit: str, instead: str) -> None:
+    """``bps`` is browse-flows' display unit; as a flow value it would never count."""
+    with pytest.raises(FlowSpecError, match=f"define the flow with '{instead}'"):
+        compile_value(unit)

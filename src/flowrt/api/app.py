@@ -97,7 +97,7 @@ async def _readonly_middleware(request: web.Request, handler: Handler) -> web.St
     if request.method not in READ_METHODS:
         raise ApiError(
             403, f"the REST API is read-only (http.readonly=yes): {request.method} refused;"
-            " only GET and HEAD are served"
+            " only GET, HEAD and OPTIONS are served"
         )
     return await handler(request)
 

@@ -51,6 +51,8 @@ NULL = "null"
 OPERATORS = ("!=", "!~", "=", "~")
 KEY_END = frozenset("=!~&|()")
 VALUE_END = frozenset(",&|)")
+WORD_CONNECTIVE = re.compile(r"\s(?:and|or)\s+[\w.:\[\]-]+\s*!?[=~]", re.IGNORECASE)
+"""``6 and tcpdestinationport=80``: a second comparison joined with a word."""
 REGEX_OPEN = {"(": ")", "[": "]", "{": "}"}
 
 
@@ -169,6 +171,8 @@ class _Parser:
         if operator is None:
             raise self.error("expected '=', '!=', '~' or '!~'", op_start)
         self.pos += len(operator)
+        if self.text.startswith("=", self.pos):
+            raise self.error(f"'{operator}=' is not an operator; use '{operator}'", op_start)
         regex = operator.endswith("~")
         values: list[tuple[str | None, int]] = [self.value(regex)]
         while self.peek() == ",":
@@ -236,6 +240,9 @@ class _Parser:
         value = "".join(out).rstrip()
         if not value:
             raise self.error("expected a value", start)
+        if not regex and WORD_CONNECTIVE.search(value):  # `a=1 and b=2`: not our grammar
+            raise self.error("combine comparisons with & and | (not 'and'/'or'), or quote"
+                             " the value to match it", start)
         return (None if value == NULL else value), start
 
     def patterns(self, values: list[tuple[str | None, int]]) -> list[re.Pattern[str] | None]:

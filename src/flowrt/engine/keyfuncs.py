@@ -523,6 +523,10 @@ class ValueExpr:
     key: KeyFn
 
 
+UI_ONLY_VALUES = {"bps": "bytes", "Bps": "bytes", "fps": "frames"}
+"""browse-flows' display units: its page multiplies bytes by 8 before asking the engine."""
+
+
 def compile_value(expr: str, lookups: Lookups | None = None) -> ValueExpr:
     """Compile a value expression: ``bytes``, ``frames``, any numeric key, ``rate:``/
     ``avg:``/``count:``/``min:``/``max:`` + key expression. ``bps`` is not supported (it
@@ -530,6 +534,11 @@ def compile_value(expr: str, lookups: Lookups | None = None) -> ValueExpr:
     if not isinstance(expr, str) or not expr.strip():
         raise FlowSpecError("empty value expression")
     text = expr.strip()
+    if text in UI_ONLY_VALUES:
+        raise FlowSpecError(
+            f"value {text!r} exists only in sFlow-RT's flow browser UI; define the flow with"
+            f" {UI_ONLY_VALUES[text]!r} and scale it yourself"
+        )
     kind, _, body = text.partition(":")
     if kind not in VALUE_KINDS or not body:
         kind, body = "sum", text

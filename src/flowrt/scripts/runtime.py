@@ -197,6 +197,10 @@ class ScriptRuntime:
             try:
                 self.setup()
                 self.load()
+            except OSError as err:  # the file itself: the operator's fix, not our bug
+                raise ScriptStopped(
+                    f"{self.name}: cannot read {err.filename or self.path}: {err.strerror}"
+                ) from None
             finally:
                 self.loaded.set()
             while not self._stopping:
