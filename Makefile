@@ -36,11 +36,11 @@ run: $(STAMP)
 	$(VENV)/bin/flowrt run $(RUN_ARGS)
 
 test: setup
-	$(VENV)/bin/ruff check src tests bench fuzz
+	$(VENV)/bin/ruff check --no-cache src tests bench fuzz
 	$(PY) -m pytest -q
 
 lint: setup
-	$(VENV)/bin/ruff check src tests bench fuzz
+	$(VENV)/bin/ruff check --no-cache src tests bench fuzz
 
 bench: setup
 	$(PY) bench/decode.py

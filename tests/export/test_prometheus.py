@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
-from served_app import Served
 
 from flowrt.export.prometheus import CONTENT_TYPE, label_name, metric_name
+from served_app import Served
 
 OVS_AGENT = "127.0.0.1"
 HSFLOWD_AGENT = "198.51.100.1"
