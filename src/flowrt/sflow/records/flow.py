@@ -42,18 +42,20 @@ class SampledHeader:
     header: Opaque
 
 
-@flow_record(0, 2, "sampled_ethernet")
 @dataclass(slots=True)
-class SampledEthernet:
+class EthernetLayout:
+    """The sampled_ethernet body; tunnel records 1021/1022 reuse it for the outer header."""
+
     length: U32
     src_mac: MAC
     dst_mac: MAC
     eth_type: U32
 
 
-@flow_record(0, 3, "sampled_ipv4")
 @dataclass(slots=True)
-class SampledIPv4:
+class IPv4Layout:
+    """The sampled_ipv4 body; tunnel records 1023/1024 reuse it for the outer header."""
+
     length: U32
     protocol: U32
     src_ip: IPv4
@@ -64,9 +66,10 @@ class SampledIPv4:
     tos: U32
 
 
-@flow_record(0, 4, "sampled_ipv6")
 @dataclass(slots=True)
-class SampledIPv6:
+class IPv6Layout:
+    """The sampled_ipv6 body; tunnel records 1025/1026 reuse it for the outer header."""
+
     length: U32
     protocol: U32
     src_ip: IPv6
@@ -75,6 +78,24 @@ class SampledIPv6:
     dst_port: U32
     tcp_flags: U32
     priority: U32
+
+
+@flow_record(0, 2, "sampled_ethernet")
+@dataclass(slots=True)
+class SampledEthernet(EthernetLayout):
+    """The sampled packet's Ethernet header, when the agent cannot send header bytes."""
+
+
+@flow_record(0, 3, "sampled_ipv4")
+@dataclass(slots=True)
+class SampledIPv4(IPv4Layout):
+    """The sampled packet's IPv4 header fields, when the agent cannot send header bytes."""
+
+
+@flow_record(0, 4, "sampled_ipv6")
+@dataclass(slots=True)
+class SampledIPv6(IPv6Layout):
+    """The sampled packet's IPv6 header fields, when the agent cannot send header bytes."""
 
 
 @flow_record(0, 1001, "extended_switch")

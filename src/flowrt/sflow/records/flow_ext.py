@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flowrt.sflow.records.flow import EthernetLayout, IPv4Layout, IPv6Layout
 from flowrt.sflow.registry import flow_record
-from flowrt.sflow.xdr import MAC, U32, U64, IPv4, IPv6, Opaque, String, U32List
+from flowrt.sflow.xdr import MAC, U32, U64, Opaque, String, U32List
 
 # --- MPLS (sflow_mpls) ------------------------------------------------------------
 
@@ -114,76 +115,44 @@ class ExtendedNatPort:
 
 # --- tunnels (sflow_tunnels) ------------------------------------------------------
 # Each tunnel record carries the *outer* header in the layout of sampled_ethernet /
-# sampled_ipv4 / sampled_ipv6. They are deliberately separate classes, not subclasses
+# sampled_ipv4 / sampled_ipv6: they share those layout classes, but are not subclasses
 # of SampledEthernet & co., so ``isinstance(r, SampledIPv4)`` never mistakes a tunnel's
 # outer header for the sampled packet itself.
 
 
-@dataclass(slots=True)
-class _TunnelEthernet:
-    length: U32
-    src_mac: MAC
-    dst_mac: MAC
-    eth_type: U32
-
-
-@dataclass(slots=True)
-class _TunnelIPv4:
-    length: U32
-    protocol: U32
-    src_ip: IPv4
-    dst_ip: IPv4
-    src_port: U32
-    dst_port: U32
-    tcp_flags: U32
-    tos: U32
-
-
-@dataclass(slots=True)
-class _TunnelIPv6:
-    length: U32
-    protocol: U32
-    src_ip: IPv6
-    dst_ip: IPv6
-    src_port: U32
-    dst_port: U32
-    tcp_flags: U32
-    priority: U32
-
-
 @flow_record(0, 1021, "extended_L2_tunnel_egress")
 @dataclass(slots=True)
-class ExtendedL2TunnelEgress(_TunnelEthernet):
+class ExtendedL2TunnelEgress(EthernetLayout):
     """Outer Ethernet header the packet leaves with."""
 
 
 @flow_record(0, 1022, "extended_L2_tunnel_ingress")
 @dataclass(slots=True)
-class ExtendedL2TunnelIngress(_TunnelEthernet):
+class ExtendedL2TunnelIngress(EthernetLayout):
     """Outer Ethernet header the packet arrived with."""
 
 
 @flow_record(0, 1023, "extended_ipv4_tunnel_egress")
 @dataclass(slots=True)
-class ExtendedIPv4TunnelEgress(_TunnelIPv4):
+class ExtendedIPv4TunnelEgress(IPv4Layout):
     """Outer IPv4 header the packet leaves with."""
 
 
 @flow_record(0, 1024, "extended_ipv4_tunnel_ingress")
 @dataclass(slots=True)
-class ExtendedIPv4TunnelIngress(_TunnelIPv4):
+class ExtendedIPv4TunnelIngress(IPv4Layout):
     """Outer IPv4 header the packet arrived with."""
 
 
 @flow_record(0, 1025, "extended_ipv6_tunnel_egress")
 @dataclass(slots=True)
-class ExtendedIPv6TunnelEgress(_TunnelIPv6):
+class ExtendedIPv6TunnelEgress(IPv6Layout):
     """Outer IPv6 header the packet leaves with."""
 
 
 @flow_record(0, 1026, "extended_ipv6_tunnel_ingress")
 @dataclass(slots=True)
-class ExtendedIPv6TunnelIngress(_TunnelIPv6):
+class ExtendedIPv6TunnelIngress(IPv6Layout):
     """Outer IPv6 header the packet arrived with."""
 
 
