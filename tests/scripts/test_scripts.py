@@ -255,3 +255,40 @@ def test_flow_handler_gets_every_logged_record(tmp_path: Path) -> None:
             assert host.status_json()["logflows.js"]["flowsReceived"] == len(want)
 
     asyncio.run(main())
+
+
+TOPOLOGY_JS = """
+var ok = setTopology({
+  nodes: {s1: {agent: '10.0.0.1', ports: {p1: {ifindex: '1'}, p2: {ifindex: '2'}}},
+          s2: {agent: '10.0.0.2', ports: {p1: {ifindex: '1'}}}},
+  links: {l1: {node1: 's1', port1: 'p2', node2: 's2', port2: 'p1'}}});
+var bad = setTopology({links: {x: {node1: 's1'}}});
+logInfo(JSON.stringify({ok: ok, bad: bad, version: topologyVersion(),
+  nodes: topologyNodeNames(), links: topologyLinkNames(),
+  node: topologyNode('s2').agent, port: topologyInterfaceToPort('10.0.0.1', 2),
+  link: topologyInterfaceToLink('10.0.0.2', 1).linkname,
+  edge: topologyInterfaceToLink('10.0.0.1', 1)}));
+"""
+
+
+def test_topology_functions_share_the_rest_topology(tmp_path: Path) -> None:
+    """setTopology and friends read and write the same store as /topology/json."""
+    script = tmp_path / "topo.js"
+    script.write_text(TOPOLOGY_JS)
+
+    async def main() -> tuple[dict, Engine]:
+        with Lines() as lines:
+            engine, host, _ = make_host({"script.file": str(script)}, tmp_path)
+            host.start()
+            await wait_loaded(host)
+            assert await until(lambda: any(m.startswith("topo.js: {") for m in lines.messages))
+            host.stop()
+        message = next(m for m in lines.messages if m.startswith("topo.js: {"))
+        return json.loads(message.split(": ", 1)[1]), engine
+
+    result, engine = asyncio.run(main())
+    assert result == {
+        "ok": True, "bad": False, "version": 1, "nodes": ["s1", "s2"], "links": ["l1"],
+        "node": "10.0.0.2", "port": {"node": "s1", "port": "p2"}, "link": "l1", "edge": None,
+    }
+    assert set(engine.get_topology()["nodes"]) == {"s1", "s2"}  # the refused one left it

@@ -337,6 +337,48 @@ class HostApi:
     def clearHttpHandler(self) -> None:
         self.runtime.unsubscribe("http")
 
+    # --- topology (the same store as /topology/json) -----------------------------------
+    def setTopology(self, spec: Any) -> bool:
+        engine = self.services.engine
+        try:
+            self._on_loop(engine.set_topology, dict(spec) if isinstance(spec, Mapping) else spec)
+        except (ValueError, TypeError) as err:
+            log.warning("%s: setTopology refused: %s", self.runtime.name, err)
+            return False
+        return True
+
+    def getTopology(self) -> dict[str, Any]:
+        return self._on_loop(self.services.engine.get_topology)
+
+    def topologyVersion(self) -> int:
+        return self._on_loop(lambda: self.services.engine.topology.version)
+
+    def topologyNodeNames(self, *_: Any) -> list[str]:
+        return sorted(self.getTopology().get("nodes", {}))
+
+    def topologyLinkNames(self, *_: Any) -> list[str]:
+        return sorted(self.getTopology().get("links", {}))
+
+    def topologyNode(self, name: str) -> dict[str, Any] | None:
+        return self.getTopology().get("nodes", {}).get(str(name))
+
+    def topologyLink(self, name: str) -> dict[str, Any] | None:
+        return self.getTopology().get("links", {}).get(str(name))
+
+    def topologyInterfaceToPort(self, agent: str, ifindex: Any) -> dict[str, Any] | None:
+        store = self.services.engine.topology
+        try:
+            number = int(ifindex)
+        except (TypeError, ValueError):
+            return None
+        where = self._on_loop(store.port_of, str(agent), number)
+        return None if where is None else {"node": where[0], "port": where[1]}
+
+    def topologyInterfaceToLink(self, agent: str, ifindex: Any) -> dict[str, Any] | None:
+        name = self._on_loop(self.services.engine.topology.link_name, str(agent), ifindex)
+        link = None if name is None else self.topologyLink(name)
+        return None if link is None else {"linkname": name, **link}
+
     # --- groups and maps --------------------------------------------------------------
     def setGroups(self, name: str, spec: Any) -> bool:
         lookups = self.services.engine.lookups
