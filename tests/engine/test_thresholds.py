@@ -497,3 +497,12 @@ def test_engine_by_flow_threshold_on_generated_datagrams() -> None:
         now += 1
         engine.tick(now)
     assert not engine.thresholds.triggered("big", "192.0.2.50", "3.tcp", "10.0.0.1,10.0.0.2")
+
+
+def test_a_flow_exactly_at_the_threshold_is_not_above() -> None:
+    """The flow path (checked on every table update) uses the same strict comparison."""
+    engine = engine_with("big", metric="tcp", value=1000, byFlow=True)
+    engine.observe_flow("tcp", AGENT, "3", "10.0.0.1,10.0.0.2", 1000.0, None, T0)
+    assert events(engine) == []
+    engine.observe_flow("tcp", AGENT, "3", "10.0.0.1,10.0.0.2", 1000.5, None, T0 + 0.1)
+    assert [e["flowKey"] for e in events(engine)] == ["10.0.0.1,10.0.0.2"]
