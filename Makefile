@@ -4,19 +4,26 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
+RUNTIME_STAMP := $(VENV)/.runtime
+DEV_STAMP := $(VENV)/.dev
 APT_PACKAGES := $(shell grep -v '^\#' packages.apt 2>/dev/null)
 RUN_ARGS ?=
 
 .PHONY: setup apt run test lint bench fuzz clean
 
-setup: $(STAMP) apt
+setup: $(DEV_STAMP) apt
 
-$(STAMP): pyproject.toml
+# the runtime only: what `make run` needs (no test tools, no apt peers)
+$(RUNTIME_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	touch $(RUNTIME_STAMP)
+
+# everything the tests need on top of the runtime
+$(DEV_STAMP): $(RUNTIME_STAMP)
 	$(PY) -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	touch $(DEV_STAMP)
 
 # apt packages the tests use as real peers; installed only when missing. A temporary
 # policy-rc.d keeps the packages' system services (Open vSwitch, Prometheus...) from
@@ -32,7 +39,7 @@ apt:
 	fi
 
 # the server needs only the Python environment, not the test peers
-run: $(STAMP)
+run: $(RUNTIME_STAMP)
 	$(VENV)/bin/flowrt run $(RUN_ARGS)
 
 test: setup

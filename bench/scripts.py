@@ -27,7 +27,7 @@ from flowrt.engine.core import Engine
 from flowrt.scripts import ScriptHost
 from flowrt.sources import read_pcap
 
-CAPTURE = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "sflow" / "ovs-netns.pcap"
+CAPTURE = Path(__file__).resolve().parents[1] / "tests" / "data" / "sflow" / "ovs-netns.pcap"
 EVENT = {"eventID": 1, "timestamp": 0, "thresholdID": "bench", "metric": "pair",
          "threshold": 1, "value": 2.0, "agent": "192.0.2.1", "dataSource": "3",
          "flowKey": "10.0.0.1,10.0.0.2"}

@@ -1,4 +1,4 @@
-"""Write every UDP payload of the shared sFlow captures into a seed corpus directory.
+"""Write every UDP payload of the sFlow captures in tests/data into a seed corpus directory.
 
 Seeds that are real datagrams let the fuzzer start deep inside samples and records
 instead of rediscovering the sFlow header. Usage: ``python fuzz/make_corpus.py corpus/``.

@@ -1,7 +1,8 @@
 """Shared test helpers: where the real captures live and how to get their UDP payloads.
 
-The captures are shared between projects and never copied into the repo, so the path
-is resolved from the repo root. The pcap reader is deliberately tiny (classic pcap,
+The captures live in ``tests/data/sflow`` (origin and licence of each file in
+``tests/data/README.md``). A missing file is a loud error, never a skip: a test that
+cannot read its data has not passed. The pcap reader is deliberately tiny (classic pcap,
 Ethernet with optional 802.1Q, IPv4/IPv6, UDP): it exists so decoder tests do not
 depend on the pcap source that is being written separately.
 """
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SFLOW_TESTDATA = REPO_ROOT / ".." / "shared" / "testdata" / "sflow"
+SFLOW_TESTDATA = REPO_ROOT / "tests" / "data" / "sflow"
 
 PCAP_MAGIC_US = 0xA1B2C3D4
 PCAP_MAGIC_NS = 0xA1B23C4D
@@ -25,14 +26,25 @@ ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_VLAN = 0x0800, 0x86DD, 0x8100
 IPPROTO_UDP = 17
 
 
+def testdata(name: str) -> Path:
+    """The path of one file in ``tests/data/sflow``; raises if it is missing."""
+    path = SFLOW_TESTDATA / name
+    if not path.is_file():
+        raise FileNotFoundError(f"test data file missing: {path} (see tests/data/README.md)")
+    return path
+
+
 def sflow_captures() -> list[str]:
     """Names (without ``.pcap``) of every real sFlow capture, sorted for stable test ids."""
-    return sorted(p.stem for p in SFLOW_TESTDATA.glob("*.pcap"))
+    names = sorted(p.stem for p in SFLOW_TESTDATA.glob("*.pcap"))
+    if not names:
+        raise FileNotFoundError(f"no sFlow captures in {SFLOW_TESTDATA}")
+    return names
 
 
 def expected(name: str) -> dict[str, Any]:
     """The ground truth (tshark + sflowtool) of capture ``name``."""
-    return json.loads((SFLOW_TESTDATA / f"{name}.expected.json").read_text())
+    return json.loads(testdata(f"{name}.expected.json").read_text())
 
 
 def udp_payloads(name: str, *, trust_udp_length: bool = True) -> list[tuple[int, bytes]]:
@@ -42,7 +54,7 @@ def udp_payloads(name: str, *, trust_udp_length: bool = True) -> list[tuple[int,
     what a socket would deliver; without it, it runs to the end of the captured frame,
     which is how sflowtool reads a pcap (it matters only for hostile frames).
     """
-    raw = (SFLOW_TESTDATA / f"{name}.pcap").read_bytes()
+    raw = testdata(f"{name}.pcap").read_bytes()
     (magic,) = struct.unpack_from("<I", raw, 0)
     endian = "<" if magic in (PCAP_MAGIC_US, PCAP_MAGIC_NS) else ">"
     (linktype,) = struct.unpack_from(endian + "I", raw, 20)
@@ -84,7 +96,7 @@ def _udp_payload(frame: bytes, trust_udp_length: bool) -> bytes | None:
 
 @pytest.fixture(scope="session")
 def sflow_testdata() -> Path:
-    """The directory of the shared sFlow captures; skips cleanly if it is absent."""
+    """The directory of the sFlow captures; a missing directory is an error, not a skip."""
     if not SFLOW_TESTDATA.is_dir():
-        pytest.skip(f"shared sFlow test data not found at {SFLOW_TESTDATA}")
+        raise FileNotFoundError(f"sFlow test data not found at {SFLOW_TESTDATA}")
     return SFLOW_TESTDATA

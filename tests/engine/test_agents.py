@@ -8,6 +8,8 @@ from pathlib import Path
 import dpkt
 import pytest
 
+from conftest import testdata
+
 from flowrt.engine.agents import (
     REORDER_WINDOW,
     AgentTable,
@@ -27,16 +29,13 @@ from flowrt.sflow import (
 )
 from flowrt.sflow.records.counters import GenericInterfaceCounters
 
-TESTDATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "testdata" / "sflow"
 AGENT = "192.0.2.1"
 SOURCE = "198.51.100.7"
 
 
 def capture(name: str) -> list[tuple[float, str, bytes]]:
     """(timestamp, UDP source address, payload) of every UDP frame of a shared capture."""
-    path = TESTDATA / f"{name}.pcap"
-    if not path.exists():
-        pytest.skip(f"{path} not found")
+    path = testdata(f"{name}.pcap")
     out = []
     with path.open("rb") as f:
         for ts, frame in dpkt.pcap.Reader(f):

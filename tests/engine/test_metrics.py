@@ -7,13 +7,14 @@ from pathlib import Path
 import dpkt
 import pytest
 
+from conftest import testdata
+
 from flowrt.engine.metric_query import MetricPoint, QueryError, UnknownAgentError
 from flowrt.engine.metrics import MetricStore
 from flowrt.sflow import CounterSample, Datagram, decode_datagram, encode_datagram
 from flowrt.sflow.records.counters import GenericInterfaceCounters, PortName
 from flowrt.sflow.records.host import HostCpu, HostDescr, HostDiskIO, HostMemory
 
-TESTDATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "testdata" / "sflow"
 AGENT = "192.0.2.1"
 U32 = 0xFFFFFFFF
 GBIT = 10**9
@@ -21,9 +22,7 @@ GBIT = 10**9
 
 def capture_store(name: str) -> tuple[MetricStore, float]:
     """A store fed every counter sample of a shared capture (time = pcap timestamps)."""
-    path = TESTDATA / f"{name}.pcap"
-    if not path.exists():
-        pytest.skip(f"{path} not found")
+    path = testdata(f"{name}.pcap")
     store, now = MetricStore(), 0.0
     with path.open("rb") as f:
         for now, frame in dpkt.pcap.Reader(f):
@@ -230,9 +229,7 @@ def test_ovs_rates_match_sflowtool_text():
 
 
 def test_ovs_first_port_rate_by_hand():
-    path = TESTDATA / "ovs-netns.pcap"
-    if not path.exists():
-        pytest.skip("capture missing")
+    path = testdata("ovs-netns.pcap")
     store = MetricStore()
     with path.open("rb") as f:
         for now, frame in dpkt.pcap.Reader(f):
@@ -269,10 +266,8 @@ def capture_store_ok(name: str) -> tuple[MetricStore, float]:
     """Like capture_store, skipping datagrams that are not sFlow (this file has one)."""
     from flowrt.sflow import DecodeError
 
-    if not (TESTDATA / f"{name}.pcap").exists():
-        pytest.skip("capture missing")
     store, now = MetricStore(), 0.0
-    with (TESTDATA / f"{name}.pcap").open("rb") as f:
+    with testdata(f"{name}.pcap").open("rb") as f:
         for now, frame in dpkt.pcap.Reader(f):
             try:
                 dgram = decode_datagram(bytes(dpkt.ethernet.Ethernet(frame).data.data.data))

@@ -451,7 +451,6 @@ def test_subscribers_hear_threshold_events() -> None:
 # --- through the Engine facade ----------------------------------------------------------
 
 def test_engine_by_flow_threshold_on_generated_datagrams() -> None:
-    pytest.importorskip("flowrt.engine.flows")
     import dpkt
 
     from flowrt.engine.core import Engine

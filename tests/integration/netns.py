@@ -1,7 +1,7 @@
 """Real sFlow agents for whole-process tests: network namespaces, veths, a private
 Open vSwitch, iperf3, and a UDP relay between the agent and the collectors.
 
-Why these pieces (see shared/realpeers/README.md for the gotchas they avoid):
+Why these pieces (each avoids a known pitfall of running these peers by hand):
 
 * There is no OVS kernel module and no systemd here, so each test run starts its own
   ``ovsdb-server`` and ``ovs-vswitchd`` as child processes in a private run directory and

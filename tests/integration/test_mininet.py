@@ -3,7 +3,7 @@ each its own sFlow sub-agent of the same agent (127.0.0.1), which FlowRT must ke
 
 Mininet runs from Debian's ``/usr/bin/python3`` (where the package lives) through the
 Mininet Python API, never the ``mn`` command: ``mn``'s cleanup kills processes and
-deletes bridges by name machine-wide (shared/realpeers/README.md, gotcha 4), and
+deletes bridges by name machine-wide, and
 ``Mininet.stop()`` only removes what this network made. Names start with ``frt`` so
 nothing collides with other tests; OVS is a private instance (:class:`netns.Ovs`).
 """

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from conftest import SFLOW_TESTDATA
+from conftest import testdata
 
-CAPTURE = SFLOW_TESTDATA / "ovs-netns.pcap"
+CAPTURE = testdata("ovs-netns.pcap")
 DATAGRAMS = 153
 IPERF_PAIR = "10.99.0.1,10.99.0.2"
 REPLAY_DELAY = 1.5
@@ -35,8 +35,6 @@ pytest_plugins = ["flowrt_process"]  # the ``flowrt`` fixture (see flowrt_proces
 def test_f_replay_shows_agent_and_iperf_pair(
     flowrt: Start, speed: str, min_seconds: float, max_seconds: float
 ) -> None:
-    if not CAPTURE.exists():
-        pytest.skip(f"{CAPTURE} not found")
     server = flowrt(f"-Dsflow.file={CAPTURE}", f"-Dflowrt.replay.speed={speed}",
                     f"-Dflowrt.replay.delay={REPLAY_DELAY}")
     spec = {"keys": "ipsource,ipdestination", "value": "bytes", "t": 10}

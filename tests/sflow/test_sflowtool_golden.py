@@ -1,6 +1,6 @@
-"""``format_datagram`` against sflowtool 6.11's own output for every shared capture.
+"""``format_datagram`` against sflowtool 6.11's own output for every capture in tests/data.
 
-Each ``NAME.sflowtool.txt`` in the shared test data is ``sflowtool -r NAME.pcap`` run
+Each ``NAME.sflowtool.txt`` in tests/data/sflow is ``sflowtool -r NAME.pcap`` run
 with ``TZ=UTC``. We print the same captures and compare the whole text line by line.
 Where sflowtool is wrong and we deliberately differ, the difference is listed in
 :data:`EXPECTED_DEVIATIONS` with the reason, and asserted exactly: the reference line
@@ -30,7 +30,7 @@ from flowrt.sflow.sflowtool import (
     format_datagram,
 )
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "testdata" / "sflow"
+DATA = Path(__file__).resolve().parents[1] / "data" / "sflow"
 GOLDEN = sorted(DATA.glob("*.sflowtool.txt"))
 
 ETHERNET_HEADER = 14

@@ -1,6 +1,6 @@
-"""Writers for the capture variants no real sFlow capture in the shared set uses.
+"""Writers for the capture variants no real sFlow capture in tests/data uses.
 
-Every shared capture is little-endian classic pcap over Ethernet. These helpers
+Every capture in tests/data is little-endian classic pcap over Ethernet. These helpers
 re-frame the same packets as other link types and file formats, independently of the
 reader under test (the layouts are from the pcap-savefile and pcapng specs and
 tcpdump.org/linktypes.html), so a test can check the reader yields byte-identical

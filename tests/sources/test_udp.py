@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from conftest import SFLOW_TESTDATA
+from conftest import testdata
 from flowrt.sources.pcap import read_pcap
 from flowrt.sources.udp import DEFAULT_RCVBUF, ReceivedDatagram, UdpReceiver
 
@@ -38,10 +38,8 @@ def sender() -> Iterator[socket.socket]:
 
 @pytest.fixture
 def sflow_payloads() -> list[bytes]:
-    """Real sFlow datagrams to send (skips without the shared captures)."""
-    path = SFLOW_TESTDATA / "ovs-netns.pcap"
-    if not path.exists():
-        pytest.skip("shared sFlow test data not found")
+    """Real sFlow datagrams to send (a missing capture is an error)."""
+    path = testdata("ovs-netns.pcap")
     return [d.payload for d in read_pcap(path)][:20]
 
 
