@@ -34,6 +34,9 @@ def testdata(name: str) -> Path:
     return path
 
 
+testdata.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test, when imported
+
+
 def sflow_captures() -> list[str]:
     """Names (without ``.pcap``) of every real sFlow capture, sorted for stable test ids."""
     names = sorted(p.stem for p in SFLOW_TESTDATA.glob("*.pcap"))
