@@ -42,12 +42,14 @@ apt:
 run: $(RUNTIME_STAMP)
 	$(VENV)/bin/flowrt run $(RUN_ARGS)
 
-test: setup
-	$(VENV)/bin/ruff check --no-cache src tests bench fuzz
+# static checks first (seconds), then the suite: style, types, the layering contract
+test: lint
 	$(PY) -m pytest -q
 
 lint: setup
 	$(VENV)/bin/ruff check --no-cache src tests bench fuzz
+	$(PY) -m mypy
+	$(VENV)/bin/lint-imports
 
 bench: setup
 	$(PY) bench/decode.py

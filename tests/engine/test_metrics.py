@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import dpkt
 import pytest
 
 from conftest import testdata
-
 from flowrt.engine.metric_query import MetricPoint, QueryError, UnknownAgentError
 from flowrt.engine.metrics import MetricStore
 from flowrt.sflow import CounterSample, Datagram, decode_datagram, encode_datagram

@@ -62,7 +62,7 @@ NO_CURSOR = -1
 Clock = Callable[[], float]
 
 ENGINE = web.AppKey("engine", Engine)
-CLOCK = web.AppKey("clock", Clock)
+CLOCK: web.AppKey[Clock] = web.AppKey("clock")
 FLOW_WAKEUP = web.AppKey("flow_wakeup", Wakeup)
 EVENT_WAKEUP = web.AppKey("event_wakeup", Wakeup)
 JSON_INDENT = web.AppKey("json_indent", int)

@@ -358,8 +358,8 @@ class MetricStore:
         state.sequence, state.uptime_ms, state.seen_at = sample.sequence, uptime_ms, now
         values = state.values
         for source in (gauges, rates, derive(gauges, rates)):
-            for name, value in source.items():
-                values[name] = (value, now)
+            for name, metric in source.items():
+                values[name] = (metric, now)
         return True
 
     @staticmethod

@@ -246,7 +246,7 @@ def analyzer_text(engine: Engine, now: float) -> bytes:
 
 # --- HTTP ----------------------------------------------------------------------------------------
 ENGINE = web.AppKey("prometheus_engine", Engine)
-CLOCK = web.AppKey("prometheus_clock", Clock)
+CLOCK: web.AppKey[Clock] = web.AppKey("prometheus_clock")
 
 
 def _filter(request: web.Request) -> dict[str, list[str]] | None:

@@ -37,7 +37,7 @@ BROWSE_FLOWS_PAGE = "/html/flows.html"
 
 Clock = Callable[[], float]
 BROWSER = web.AppKey("flow_browser", FlowBrowser)
-WEB_CLOCK = web.AppKey("web_clock", Clock)
+WEB_CLOCK: web.AppKey[Clock] = web.AppKey("web_clock")
 
 
 def _redirect_target(props: Properties) -> str:
