@@ -176,6 +176,14 @@ class Engine:
         """/flowlocations: the data sources holding ``key`` now, largest first."""
         return self.flows.flow_locations(parse_selection(agents, self.topology), name, key, now)
 
+    def dump_metrics(
+        self, agents: str | Sequence[str], metrics: str | Sequence[str],
+        filter: Mapping[str, Any] | None, now: float,
+    ) -> list[dict[str, Any]]:
+        """Every metric value matching the selection, as /dump/{agent}/{metric}/json
+        answers it (raises QueryError, UnknownAgentError); exporters build on it."""
+        return self.metrics.dump_query(agents, metrics, filter, now)
+
     def analyzer(self, now: float) -> dict[str, Any]:
         """/analyzer/json: sFlow-RT's fields plus FlowRT's own loss and error counters."""
         c = self.counters

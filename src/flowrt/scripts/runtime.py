@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from flowrt.config import Properties
-from flowrt.engine.core import Engine
+from flowrt.engine import Engine
 from flowrt.scripts.bridge import HostUnavailable, LoopBridge
 from flowrt.scripts.hostapi import ScriptStore, SharedState
 
