@@ -63,7 +63,7 @@ class Engine:
             idle_timeout=self.props.get_float("flowrt.agents.timeout"),
         )
         self.topology = self.lookups.topology  # one store, read by keys, flows, queries
-        self.metrics = MetricStore()
+        self.metrics = MetricStore.from_properties(self.props)
         self.metrics.topology = self.topology
         self.flows = FlowEngine(self.lookups, log_size=self.props.get_int("flows.max"))
         self.thresholds = ThresholdEngine(events_max=self.props.get_int("events.max"))
