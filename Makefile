@@ -62,4 +62,4 @@ fuzz: setup
 	$(PY) fuzz/sflow_decode_fuzz.py fuzz/corpus -max_total_time=$(FUZZ_SECONDS)
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis .mypy_cache .import_linter_cache
