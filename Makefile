@@ -42,12 +42,14 @@ apt:
 run: $(RUNTIME_STAMP)
 	$(VENV)/bin/flowrt run $(RUN_ARGS)
 
-test: setup
-	$(VENV)/bin/ruff check --no-cache src tests bench fuzz
+# static checks first (seconds), then the suite: style, types, the layering contract
+test: lint
 	$(PY) -m pytest -q
 
 lint: setup
 	$(VENV)/bin/ruff check --no-cache src tests bench fuzz
+	$(PY) -m mypy
+	$(VENV)/bin/lint-imports
 
 bench: setup
 	$(PY) bench/decode.py
@@ -60,4 +62,4 @@ fuzz: setup
 	$(PY) fuzz/sflow_decode_fuzz.py fuzz/corpus -max_total_time=$(FUZZ_SECONDS)
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis .mypy_cache .import_linter_cache

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import socket
@@ -299,3 +300,15 @@ def test_listen_failure_is_one_line() -> None:
         port = taken.getsockname()[1]
         result = flowrt("decode", "--port", str(port), "--bind", "127.0.0.1")
     _one_line_error(result, rf"flowrt: cannot listen on UDP 127\.0\.0\.1:{port}: .*in use.*")
+
+
+def test_run_refuses_a_property_that_is_not_implemented(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [*FLOWRT, "run", "-Dhttp.port=0", "-Dsflow.port=0", "-Ddns.servers=1.2.3.4"],
+        capture_output=True, text=True, timeout=TIMEOUT, check=False, cwd=tmp_path,
+        env={k: v for k, v in os.environ.items() if k != "RTPROP" and not k.startswith("FLOWRT_")},
+    )
+    assert result.returncode == 2
+    assert "flowrt run: error: property dns.servers (set by -D) is not implemented yet" in (
+        result.stderr)
+    assert "Traceback" not in result.stderr and "listening" not in result.stderr

@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from flowrt.config import KNOWN_PROPERTIES, ConfigError, Properties, parse_property_lines
+from flowrt.config import (
+    KNOWN_PROPERTIES,
+    NOT_IMPLEMENTED,
+    ConfigError,
+    Properties,
+    parse_property_lines,
+)
 
 
 def load(tmp_path: Path, args=(), environ=None) -> Properties:
@@ -86,3 +92,78 @@ def test_misspelt_own_properties_are_reported_with_a_suggestion() -> None:
     assert props.misspellings() == [
         "unknown property http.prot is ignored; did you mean http.port?"
     ]  # apps' own namespaces (ddos_protect.*) and known names pass
+
+
+# --- every property in the table is implemented ---------------------------------------
+
+SRC = Path(__file__).resolve().parent.parent / "src" / "flowrt"
+READ_BY_CONFIG_ITSELF = {"system.propertyFiles"}
+
+
+def test_every_known_property_is_read_somewhere() -> None:
+    """A name in KNOWN_PROPERTIES that no module reads would be a setting accepted and
+    then ignored: the table is the list of implemented properties, nothing more."""
+    sources = "\n".join(p.read_text() for p in SRC.rglob("*.py") if p.name != "config.py")
+    unread = [s.name for s in KNOWN_PROPERTIES
+              if f'"{s.name}"' not in sources and s.name not in READ_BY_CONFIG_ITSELF]
+    assert unread == []
+
+
+def test_not_implemented_names_are_not_in_the_table() -> None:
+    assert set(NOT_IMPLEMENTED).isdisjoint(s.name for s in KNOWN_PROPERTIES)
+    assert {"dns.servers", "bgp.start", "bgp.port", "geo.country"} <= set(NOT_IMPLEMENTED)
+    assert all(NOT_IMPLEMENTED.values())  # each says which feature is missing
+
+
+@pytest.mark.parametrize(
+    ("args", "environ", "conf", "origin"),
+    [
+        (["-Ddns.servers=192.0.2.53"], {}, None, "set by -D"),
+        ([], {"RTPROP": "-Ddns.servers=192.0.2.53"}, None, "set in the environment"),
+        ([], {"FLOWRT_DNS_SERVERS": "192.0.2.53"}, None, "set in the environment"),
+        ([], {}, "dns.servers=192.0.2.53\n", "conf.d/local.conf"),
+    ],
+)
+def test_not_implemented_properties_are_refused_wherever_set(
+    tmp_path: Path, args: list[str], environ: dict[str, str], conf: str | None, origin: str
+) -> None:
+    if conf is not None:
+        (tmp_path / "conf.d").mkdir()
+        (tmp_path / "conf.d" / "local.conf").write_text(conf)
+    with pytest.raises(ConfigError) as caught:
+        load(tmp_path, args, environ)
+    message = str(caught.value)
+    assert message.startswith("property dns.servers (")
+    assert origin in message
+    assert "is not implemented yet: the dns: key function" in message
+
+
+def test_every_refused_name_is_listed_at_once(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load(tmp_path, ["-Dbgp.start=yes", "-Dhttp.port=8080", "-Dgeo.asn=asn.mmdb"])
+    message = str(caught.value)
+    assert "property bgp.start (set by -D) is not implemented yet: the BGP speaker" in message
+    assert "property geo.asn (set by -D) is not implemented yet" in message
+    assert "http.port" not in message
+
+
+def test_misspelt_names_of_unimplemented_features_are_warned_not_refused(
+    tmp_path: Path,
+) -> None:
+    props = load(tmp_path, ["-Dbgp.strat=yes", "-Ddns.server=192.0.2.53"])
+    assert props.misspellings() == [
+        "unknown property bgp.strat is ignored; did you mean bgp.start?",
+        "unknown property dns.server is ignored; did you mean dns.servers?",
+    ]
+
+
+def test_unimplemented_names_have_no_value_for_scripts(tmp_path: Path) -> None:
+    """getSystemProperty('bgp.port') must not claim a default for a speaker that is absent."""
+    props = load(tmp_path)
+    assert props.get("bgp.port") is None and "bgp.port" not in props.names()
+
+
+def test_typed_getters_with_a_default_never_answer_none(tmp_path: Path) -> None:
+    props = load(tmp_path, ["-Dapp.blank="])
+    assert props.get_int("app.blank", 3) == 3 and props.get_float("app.none", 0.5) == 0.5
+    assert props.get_bool("app.none", True) is True and props.get_int("app.none") is None

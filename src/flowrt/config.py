@@ -13,9 +13,17 @@ FlowRT reads the same ones from the same places. Sources, in increasing preceden
    arbitrary app names, so unknown names must use RTPROP or ``-D``);
 4. ``-Dname=value`` command-line arguments.
 
+Every property in :data:`KNOWN_PROPERTIES` is implemented: some code reads it. sFlow-RT
+properties FlowRT recognises but does not implement yet are in :data:`NOT_IMPLEMENTED`;
+setting one (anywhere above) stops :meth:`Properties.load` with a message naming it,
+rather than accepting a setting that would silently do nothing. A feature that lands
+moves its names from there into the table.
+
 Unknown names are accepted and kept: apps read their own namespaced properties
-(``ddos_protect.*``) through ``getSystemProperty``. Values are strings, as in Java;
-the typed getters check them and raise :class:`ConfigError` naming the property.
+(``ddos_protect.*``) through ``getSystemProperty``; a name in one of FlowRT's own
+namespaces that is not known is probably a typo and gets a warning
+(:meth:`Properties.misspellings`). Values are strings, as in Java; the typed getters
+check them and raise :class:`ConfigError` naming the property.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ import shlex
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import overload
 
 CONF_DIR = "conf.d"
 CONF_GLOB = "*.conf"
@@ -56,7 +65,6 @@ KNOWN_PROPERTIES: tuple[PropertySpec, ...] = (
     PropertySpec("http.log", "no", "yes = log every HTTP request"),
     PropertySpec("http.html", "yes", "no = do not serve HTML pages"),
     PropertySpec("http.html.redirect", "./html/index.html", "page that / redirects to"),
-    PropertySpec("http.rest", "yes", "no = disable the REST API"),
     PropertySpec("http.json.indent", "0", "JSON pretty-print indent (0 = compact)"),
     PropertySpec("sflow.port", "6343", "UDP port for sFlow datagrams"),
     PropertySpec("sflow.hostname", None, "sFlow UDP bind address (all interfaces when unset)"),
@@ -67,11 +75,6 @@ KNOWN_PROPERTIES: tuple[PropertySpec, ...] = (
     PropertySpec("script.file", None, "comma list of standalone scripts to run at startup"),
     PropertySpec("script.store", "store", "directory for storeSet/storeGet"),
     PropertySpec("system.propertyFiles", None, "comma list of extra property files"),
-    PropertySpec("dns.servers", None, "comma list of DNS servers for the dns: key function"),
-    PropertySpec("prometheus.type", "no", "yes = add # TYPE lines to Prometheus output"),
-    PropertySpec("prometheus.metric.prefix", "sflow_", "Prometheus metric name prefix"),
-    PropertySpec("bgp.start", "no", "yes = start the BGP speaker"),
-    PropertySpec("bgp.port", "1179", "BGP TCP listen port"),
     PropertySpec(
         "flowrt.replay.speed", "1",
         "sflow.file pace: 1 = capture pace, N = N times faster, 0 = as fast as possible",
@@ -89,11 +92,39 @@ KNOWN_PROPERTIES: tuple[PropertySpec, ...] = (
     PropertySpec("flowrt.datasources.max", "4096", "most data sources tracked per agent"),
 )
 
+# --- RECOGNISED BUT NOT IMPLEMENTED -------------------------------------------------------
+# sFlow-RT properties whose feature FlowRT does not have yet. Setting one is refused at
+# startup (see the module docstring). When a feature lands, delete its names here and add
+# them, with their defaults, to KNOWN_PROPERTIES above.
+NOT_IMPLEMENTED: dict[str, str] = {
+    "http.rest": "the REST API cannot be switched off",
+    "dns.servers": "the dns: key function (reverse DNS enrichment)",
+    "geo.country": "country: keys from a GeoIP database",
+    "geo.country6": "country: keys from a GeoIP database",
+    "geo.asn": "asn: keys from a GeoIP database",
+    "geo.asn6": "asn: keys from a GeoIP database",
+    "oui.names": "MAC vendor names for oui: keys",
+    "snmp.ifname": "SNMP polling of sysName/ifName",
+    "snmp.version": "SNMP polling",
+    "snmp.community": "SNMP polling",
+    "snmp.user": "SNMP polling",
+    "snmp.authprotocol": "SNMP polling",
+    "snmp.authpasswd": "SNMP polling",
+    "snmp.privprotocol": "SNMP polling",
+    "snmp.privpasswd": "SNMP polling",
+    "bgp.start": "the BGP speaker",
+    "bgp.port": "the BGP speaker",
+    "prometheus.type": "/prometheus output always has # TYPE lines",
+    "prometheus.metric.prefix": "/prometheus metric names always start with sflow_",
+}
+"""Recognised sFlow-RT property → the missing feature (what the refusal says)."""
+
 _SPECS = {spec.name: spec for spec in KNOWN_PROPERTIES}
-OWN_PREFIXES = tuple(sorted({spec.name.split(".", 1)[0] + "." for spec in KNOWN_PROPERTIES}))
+OWN_PREFIXES = tuple(sorted(
+    {name.split(".", 1)[0] + "." for name in (*_SPECS, *NOT_IMPLEMENTED)}))
 """Namespaces FlowRT (or sFlow-RT) reads itself: a name there that is not known is a typo."""
-_ENV_NAMES = {ENV_PREFIX + s.name.upper().replace(".", "_").replace("-", "_"): s.name
-              for s in KNOWN_PROPERTIES}
+_ENV_NAMES = {ENV_PREFIX + name.upper().replace(".", "_").replace("-", "_"): name
+              for name in (*_SPECS, *NOT_IMPLEMENTED)}
 
 
 def parse_defines(args: Iterable[str]) -> tuple[dict[str, str], list[str]]:
@@ -146,6 +177,20 @@ def _environment_layer(environ: Mapping[str, str]) -> dict[str, str]:
     return props
 
 
+def _read_noting(path: Path, origins: dict[str, str]) -> dict[str, str]:
+    props = read_property_file(path)
+    origins.update(dict.fromkeys(props, f"in {path}"))
+    return props
+
+
+def _refuse_unimplemented(origins: Mapping[str, str]) -> None:
+    """A :class:`ConfigError` naming every set property in :data:`NOT_IMPLEMENTED`."""
+    refused = [f"property {name} (set {origins[name]}) is not implemented yet:"
+               f" {NOT_IMPLEMENTED[name]}" for name in sorted(origins) if name in NOT_IMPLEMENTED]
+    if refused:
+        raise ConfigError("; ".join(refused) + "; remove the setting")
+
+
 class Properties:
     """The merged system properties; defaults come from :data:`KNOWN_PROPERTIES`."""
 
@@ -165,16 +210,20 @@ class Properties:
         cli, rest = parse_defines(args)
         env = _environment_layer(environ)
         files: dict[str, str] = {}
+        origins: dict[str, str] = {}  # where each file property was set, for refusals
         conf_dir = cwd / CONF_DIR
-        if conf_dir.is_dir():
-            for path in sorted(conf_dir.glob(CONF_GLOB)):
-                files.update(read_property_file(path))
+        paths = sorted(conf_dir.glob(CONF_GLOB)) if conf_dir.is_dir() else []
+        for path in paths:
+            files.update(_read_noting(path, origins))
         extra = cli.get("system.propertyFiles") or env.get("system.propertyFiles") or files.get(
             "system.propertyFiles")
         for name in (extra or "").split(","):
             if name.strip():
                 path = Path(name.strip())
-                files.update(read_property_file(path if path.is_absolute() else cwd / path))
+                files.update(_read_noting(path if path.is_absolute() else cwd / path, origins))
+        origins.update(dict.fromkeys(env, "in the environment"))
+        origins.update(dict.fromkeys(cli, "by -D"))
+        _refuse_unimplemented(origins)
         return cls({**files, **env, **cli}), rest
 
     def get(self, name: str, default: str | None = None) -> str | None:
@@ -194,6 +243,10 @@ class Properties:
         """Same as :meth:`get`; named for symmetry with the typed getters."""
         return self.get(name, default)
 
+    @overload
+    def get_int(self, name: str, default: int) -> int: ...
+    @overload
+    def get_int(self, name: str, default: None = None) -> int | None: ...
     def get_int(self, name: str, default: int | None = None) -> int | None:
         """An integer property; a non-integer value is a :class:`ConfigError`."""
         raw = self.get(name)
@@ -204,6 +257,10 @@ class Properties:
         except ValueError:
             raise ConfigError(f"property {name}={raw!r} is not an integer") from None
 
+    @overload
+    def get_float(self, name: str, default: float) -> float: ...
+    @overload
+    def get_float(self, name: str, default: None = None) -> float | None: ...
     def get_float(self, name: str, default: float | None = None) -> float | None:
         """A number property; a non-numeric value is a :class:`ConfigError`."""
         raw = self.get(name)
@@ -214,6 +271,10 @@ class Properties:
         except ValueError:
             raise ConfigError(f"property {name}={raw!r} is not a number") from None
 
+    @overload
+    def get_bool(self, name: str, default: bool) -> bool: ...
+    @overload
+    def get_bool(self, name: str, default: None = None) -> bool | None: ...
     def get_bool(self, name: str, default: bool | None = None) -> bool | None:
         """yes/no, true/false, on/off or 1/0 (any case), as sFlow-RT's settings use."""
         raw = self.get(name)
@@ -231,9 +292,10 @@ class Properties:
         otherwise be ignored in silence. Apps' own names (``ddos_protect.*``) pass."""
         warnings = []
         for name in sorted(self._values):
-            if name in _SPECS or not name.startswith(OWN_PREFIXES):
+            if name in _SPECS or name in NOT_IMPLEMENTED or not name.startswith(OWN_PREFIXES):
                 continue
-            close = difflib.get_close_matches(name, list(_SPECS), n=1, cutoff=0.75)
+            candidates = [*_SPECS, *NOT_IMPLEMENTED]
+            close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.75)
             hint = f"; did you mean {close[0]}?" if close else ""
             warnings.append(f"unknown property {name} is ignored{hint}")
         return warnings

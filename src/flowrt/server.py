@@ -34,7 +34,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from flowrt.api import create_app
 from flowrt.config import ConfigError, Properties
-from flowrt.engine.core import Engine
+from flowrt.engine import Engine
 from flowrt.export import prometheus
 from flowrt.progress import Progress
 from flowrt.scripts import ScriptHost

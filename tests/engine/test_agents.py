@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import socket
-from pathlib import Path
 
 import dpkt
 import pytest
 
 from conftest import testdata
-
 from flowrt.engine.agents import (
     REORDER_WINDOW,
     AgentTable,

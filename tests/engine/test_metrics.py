@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import dpkt
 import pytest
 
 from conftest import testdata
-
+from flowrt.config import ConfigError, Properties
+from flowrt.engine import Engine
 from flowrt.engine.metric_query import MetricPoint, QueryError, UnknownAgentError
 from flowrt.engine.metrics import MetricStore
 from flowrt.sflow import CounterSample, Datagram, decode_datagram, encode_datagram
@@ -428,3 +427,30 @@ def test_metrics_json_and_agent_metrics():
     assert m["2.1.host_name"] == "web1" and m["4.ifinoctets"] == 300.0
     with pytest.raises(UnknownAgentError):
         store.agent_metrics("10.9.9.9", 100)
+
+
+# --- caps from the properties ------------------------------------------------------------
+
+
+def test_caps_come_from_the_agent_and_data_source_properties():
+    props = Properties({"flowrt.agents.max": "2", "flowrt.datasources.max": "1"})
+    store = MetricStore.from_properties(props)
+    for n, agent in enumerate(("192.0.2.1", "192.0.2.2", "192.0.2.3"), 1):
+        assert store.ingest_counters(agent, sample(n, [iface()]), 1000, 10.0) is (n <= 2)
+    assert not store.ingest_counters("192.0.2.1", sample(4, [iface(index=4)], index=4), 1000, 10.0)
+    assert store.rejected == 2  # the third agent, the first agent's second data source
+    assert sorted(store.agents) == ["192.0.2.1", "192.0.2.2"]
+    assert list(store.agents["192.0.2.1"]) == ["3"]
+
+
+def test_the_engine_builds_its_store_from_its_properties():
+    engine = Engine(Properties({"flowrt.agents.max": "7", "flowrt.datasources.max": "9"}))
+    assert (engine.metrics.max_agents, engine.metrics.max_datasources) == (7, 9)
+    defaults = Engine().metrics
+    assert (defaults.max_agents, defaults.max_datasources) == (10_000, 4096)  # the table's
+
+
+@pytest.mark.parametrize("name", ["flowrt.agents.max", "flowrt.datasources.max"])
+def test_a_cap_below_one_is_a_config_error(name):
+    with pytest.raises(ConfigError, match=rf"property {name}=0 must be at least 1"):
+        MetricStore.from_properties(Properties({name: "0"}))

@@ -16,12 +16,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import playwright.sync_api as sync_api
 import pytest
 from flowrt_process import FlowrtProcess
 
 from conftest import REPO_ROOT, SFLOW_TESTDATA
-
-import playwright.sync_api as sync_api  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 if CHROMIUM is None:  # make test installs it: missing is a failure, not a skip

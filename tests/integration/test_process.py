@@ -53,3 +53,19 @@ def test_udp_datagrams_reach_the_api(flowrt: Start) -> None:
     assert agents["192.0.2.30"]["sFlowDatagramSource"] == ["127.0.0.1"]
     analyzer = server.get_json("/analyzer/json")
     assert analyzer["sFlowDatagramsReceived"] == sent and analyzer["sFlowSocketDrops"] == 0
+
+
+def test_a_cap_property_set_with_d_is_honoured(flowrt: Start) -> None:
+    """``-Dflowrt.agents.max=1``: the second agent is refused, by the agent table and the
+    metric store alike (both take the cap from the one property)."""
+    server = flowrt("-Dflowrt.agents.max=1")
+    first, second = Agent("192.0.2.31"), Agent("192.0.2.32")
+    conversations = [Conversation("10.2.0.1", "10.2.0.2", 500_000)]
+    sent = server.send(first.interval(1.0, conversations, counters=True))
+    server.wait_for("/agents/json", lambda a: "192.0.2.31" in a, 10)
+    sent += server.send(second.interval(1.0, conversations, counters=True))
+    server.wait_for("/analyzer/json", lambda a: a["sFlowDatagramsReceived"] == sent, 10)
+    assert list(server.get_json("/agents/json")) == ["192.0.2.31"]
+    assert {row["agent"] for row in server.get_json("/dump/ALL/ifspeed/json")} == {
+        "192.0.2.31"
+    }

@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from script_harness import Lines, make_host, replay, until, wait_loaded
 
 from conftest import SFLOW_TESTDATA
+from flowrt.api.errors import MAX_MESSAGE_CHARS, error_response
 from flowrt.config import Properties
 from flowrt.engine.core import Engine
 from flowrt.scripts import install_routes
@@ -150,6 +151,42 @@ def test_app_http_interval_include_and_html(tmp_path: Path) -> None:
             assert (resp.status, await resp.text()) == (200, "OK")
             scripts = await (await client.get("/scripts/json")).json()
             assert scripts["demo/scripts/main.js"]["requestsReceived"] == 4
+        finally:
+            host.stop()
+            await client.close()
+
+    asyncio.run(main())
+
+
+FAILING_JS = """
+setHttpHandler(function (req) {
+  if (req.path[0] === 'long') throw new Error('x'.repeat(2000));
+  throw 'not_found';
+});
+"""
+
+
+def test_handler_errors_have_the_rest_apis_error_shape(tmp_path: Path) -> None:
+    """A script's refusal is rendered by the REST API's error renderer: the same
+    ``{"error": ...}`` body, content type and message cap as any REST error."""
+    app = tmp_path / "app" / "failing" / "scripts"
+    app.mkdir(parents=True)
+    (app / "main.js").write_text(FAILING_JS)
+
+    async def main() -> None:
+        _, host, _ = make_host({}, tmp_path)
+        host.start()
+        await wait_loaded(host)
+        client = await serve(host)
+        try:
+            for tail, status, message in (("missing/json", 404, "not_found"),
+                                          ("long/json", 500, "Error: " + "x" * 2000)):
+                resp = await client.get(f"/app/failing/scripts/main.js/{tail}")
+                want = error_response(status, message)
+                assert resp.status == status
+                assert resp.content_type == want.content_type == "application/json"
+                assert await resp.text() == want.text
+            assert len(json.loads(want.text)["error"]) == MAX_MESSAGE_CHARS
         finally:
             host.stop()
             await client.close()

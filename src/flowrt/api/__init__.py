@@ -1,5 +1,6 @@
 """The sFlow-RT compatible REST API over the engine (aiohttp); see :mod:`flowrt.api.app`."""
 
-from flowrt.api.app import create_app
+from flowrt.api.app import app_clock, create_app
+from flowrt.api.errors import error_response
 
-__all__ = ["create_app"]
+__all__ = ["app_clock", "create_app", "error_response"]

@@ -26,6 +26,7 @@ Choices where sFlow-RT is silent or where bounded memory demands it:
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -45,7 +46,7 @@ from flowrt.api.args import (
 from flowrt.api.errors import JSON_TYPE, ApiError, Handler, error_middleware, not_found
 from flowrt.api.longpoll import Wakeup, long_poll
 from flowrt.config import Properties
-from flowrt.engine.core import Engine
+from flowrt.engine import Engine
 
 MAX_RECORDS = 1000
 """Most flows/events one request returns (= the default ``flows.max``/``events.max``)."""
@@ -62,10 +63,17 @@ NO_CURSOR = -1
 Clock = Callable[[], float]
 
 ENGINE = web.AppKey("engine", Engine)
-CLOCK = web.AppKey("clock", Clock)
+CLOCK: web.AppKey[Clock] = web.AppKey("clock")
 FLOW_WAKEUP = web.AppKey("flow_wakeup", Wakeup)
 EVENT_WAKEUP = web.AppKey("event_wakeup", Wakeup)
 JSON_INDENT = web.AppKey("json_indent", int)
+
+
+def app_clock(app: web.Application) -> Clock:
+    """The engine clock the REST API was given for ``app``, or wall time: the routes other
+    packages add to the API's application (scripts, /prometheus, the web UI) read the same
+    now as the API, which during a replay is the capture's timeline."""
+    return app.get(CLOCK, time.time)
 
 
 def create_app(engine: Engine, clock: Clock, props: Properties | None = None) -> web.Application:
@@ -198,7 +206,7 @@ async def dump(request: web.Request) -> web.Response:
     engine, now = _engine(request)
     m = request.match_info
     return json_response(
-        request, engine.metrics.dump_query(m["agent"], m["metric"], metric_filter(request), now)
+        request, engine.dump_metrics(m["agent"], m["metric"], metric_filter(request), now)
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flowrt.engine.core import Engine
+from flowrt.engine import Engine
 
 Notify = Callable[..., None]
 

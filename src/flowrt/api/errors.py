@@ -25,9 +25,8 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from flowrt.config import ConfigError
-from flowrt.engine.flowspec import FlowSpecError
-from flowrt.engine.groups import GroupError
-from flowrt.engine.metric_query import QueryError, UnknownAgentError
+from flowrt.engine import INPUT_ERRORS as ENGINE_INPUT_ERRORS
+from flowrt.engine import UnknownAgentError
 
 log = logging.getLogger("flowrt.api")
 
@@ -72,24 +71,9 @@ def error_response(status: int, message: str, *, close_connection: bool = False)
     return response
 
 
-def _engine_input_errors() -> tuple[type[Exception], ...]:
-    """Typed errors the engine raises for bad client input (all mean 400).
-
-    The threshold module is imported lazily by name so this module does not fix its
-    error class name; any ``ValueError`` subclass it raises is still a 400 below.
-    """
-    errors: list[type[Exception]] = [FlowSpecError, GroupError, QueryError, ConfigError]
-    try:
-        from flowrt.engine import thresholds
-    except ImportError:  # pragma: no cover - only while the module is being written
-        return tuple(errors)
-    threshold_error = getattr(thresholds, "ThresholdError", None)
-    if isinstance(threshold_error, type) and issubclass(threshold_error, Exception):
-        errors.append(threshold_error)
-    return tuple(errors)
-
-
-INPUT_ERRORS = _engine_input_errors()
+INPUT_ERRORS: tuple[type[Exception], ...] = (*ENGINE_INPUT_ERRORS, ConfigError)
+"""Typed errors raised for bad client input (all mean 400); any other ``ValueError``
+subclass is still a 400 below."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

@@ -2,17 +2,42 @@
 
 Plain synchronous objects owned by one event loop; every method that depends on time
 takes an explicit ``now`` (seconds) so tests control the clock.
+
+This package's namespace is the engine's public face: the :class:`Engine` facade and the
+types and errors the edges (REST API, scripts, exporters, web UI) and the composition root
+need. Code outside the engine imports from ``flowrt.engine`` only, never from its modules
+(``flowrt.engine.flows``, ``flowrt.engine.topn``...); the ``engine-facade`` contract in
+pyproject.toml checks it, so the modules behind the facade can move without touching the
+edges.
 """
 
 from flowrt.engine.agents import AgentTable, datasource_name
+from flowrt.engine.core import Engine, IngestCounters
+from flowrt.engine.flowspec import FlowSpecError
+from flowrt.engine.groups import GroupError
 from flowrt.engine.metric_query import MetricPoint, QueryError, UnknownAgentError
 from flowrt.engine.metrics import MetricStore
+from flowrt.engine.thresholds import ThresholdError
+from flowrt.engine.topology import TopologyError
+
+INPUT_ERRORS: tuple[type[ValueError], ...] = (
+    FlowSpecError, GroupError, QueryError, ThresholdError, TopologyError,
+)
+"""The errors the engine raises for a caller's bad input (a definition, a query, a
+selector): the edges answer them as the caller's mistake (a 400, a script exception)."""
 
 __all__ = [
+    "INPUT_ERRORS",
     "AgentTable",
+    "Engine",
+    "FlowSpecError",
+    "GroupError",
+    "IngestCounters",
     "MetricPoint",
     "MetricStore",
     "QueryError",
+    "ThresholdError",
+    "TopologyError",
     "UnknownAgentError",
     "datasource_name",
 ]

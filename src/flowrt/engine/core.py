@@ -63,7 +63,7 @@ class Engine:
             idle_timeout=self.props.get_float("flowrt.agents.timeout"),
         )
         self.topology = self.lookups.topology  # one store, read by keys, flows, queries
-        self.metrics = MetricStore()
+        self.metrics = MetricStore.from_properties(self.props)
         self.metrics.topology = self.topology
         self.flows = FlowEngine(self.lookups, log_size=self.props.get_int("flows.max"))
         self.thresholds = ThresholdEngine(events_max=self.props.get_int("events.max"))
@@ -175,6 +175,14 @@ class Engine:
     ) -> list[dict[str, Any]]:
         """/flowlocations: the data sources holding ``key`` now, largest first."""
         return self.flows.flow_locations(parse_selection(agents, self.topology), name, key, now)
+
+    def dump_metrics(
+        self, agents: str | Sequence[str], metrics: str | Sequence[str],
+        filter: Mapping[str, Any] | None, now: float,
+    ) -> list[dict[str, Any]]:
+        """Every metric value matching the selection, as /dump/{agent}/{metric}/json
+        answers it (raises QueryError, UnknownAgentError); exporters build on it."""
+        return self.metrics.dump_query(agents, metrics, filter, now)
 
     def analyzer(self, now: float) -> dict[str, Any]:
         """/analyzer/json: sFlow-RT's fields plus FlowRT's own loss and error counters."""

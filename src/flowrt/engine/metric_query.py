@@ -44,7 +44,7 @@ ALL = "ALL"
 TOPOLOGY_SELECTORS = frozenset({"TOPOLOGY", "EDGE", "CORE"})
 TABLE_SORT, TABLE_NULL = "sort", "null"
 
-Filter = Mapping[str, "str | Sequence[str]"]
+Filter = Mapping[str, "str | Sequence[str | int | float]"]
 
 
 class QueryError(ValueError):
@@ -373,7 +373,7 @@ def dump_query(
     if tokens == [ALL]:
         return [_cell(p, p.name, now) for (agent, ds), names in index.by_ds.items()
                 if accept(index, agent, ds) for p in names.values()]
-    out = []
+    out: list[dict[str, Any]] = []
     for ref in (parse_metric(t) for t in tokens):
         label = ref.text.partition(":")[2] if ":" in ref.text else ref.text
         out.extend(_cell(p, label, now) for p in _matching(index, ref, accept))
@@ -411,8 +411,8 @@ def table_query(
     sort_at = next((i for i, col in enumerate(columns) if col.modifier == TABLE_SORT), None)
     if sort_at is not None:
         n = columns[sort_at].sort_n
-        keyed = [(row[sort_at]["metricValue"] if row[sort_at] else None, row) for row in rows]
-        present = [k for k in keyed if k[0] is not None]
+        keyed = [((cell["metricValue"] if (cell := row[sort_at]) else None), row) for row in rows]
+        present = [(value, row) for value, row in keyed if value is not None]
         missing = [row for value, row in keyed if value is None]
         try:
             present.sort(key=lambda k: k[0], reverse=n < 0)

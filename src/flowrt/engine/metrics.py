@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Any
 
+from flowrt.config import ConfigError, Properties
 from flowrt.engine import metric_query as mq
 from flowrt.engine.agents import UPTIME_WRAP, datasource_name, uptime_went_backwards
 from flowrt.engine.metric_query import MetricPoint
@@ -42,6 +43,8 @@ STALE_MIN_SECONDS = 60.0
 STALE_INTERVALS = 3
 DEFAULT_MAX_AGENTS = 10_000
 DEFAULT_MAX_DATASOURCES = 4096
+AGENTS_MAX_PROPERTY = "flowrt.agents.max"
+DATASOURCES_MAX_PROPERTY = "flowrt.datasources.max"
 PERCENT_X100 = 100.0  # part_max_used, cpu_5s...: percent x 100 on the wire
 
 IF_TYPES = {
@@ -313,6 +316,20 @@ class MetricStore:
         self._sources: list[MetricSource] = []
         self.topology: TopologyStore | None = None  # set by the Engine: EDGE/CORE/TOPOLOGY
 
+    @classmethod
+    def from_properties(cls, props: Properties) -> MetricStore:
+        """A store capped by ``flowrt.agents.max`` and ``flowrt.datasources.max``: the
+        properties that cap the agent table, so both hold the same agents and data sources
+        and an operator raises one number, not two (a cap below 1 is a ConfigError)."""
+        caps = []
+        for name, default in ((AGENTS_MAX_PROPERTY, DEFAULT_MAX_AGENTS),
+                              (DATASOURCES_MAX_PROPERTY, DEFAULT_MAX_DATASOURCES)):
+            cap = props.get_int(name, default)
+            if cap < 1:
+                raise ConfigError(f"property {name}={cap} must be at least 1")
+            caps.append(cap)
+        return cls(max_agents=caps[0], max_datasources=caps[1])
+
     def _state(self, agent: str, ds: str) -> DataSourceMetrics | None:
         sources = self.agents.get(agent)
         if sources is None:
@@ -358,8 +375,8 @@ class MetricStore:
         state.sequence, state.uptime_ms, state.seen_at = sample.sequence, uptime_ms, now
         values = state.values
         for source in (gauges, rates, derive(gauges, rates)):
-            for name, value in source.items():
-                values[name] = (value, now)
+            for name, metric in source.items():
+                values[name] = (metric, now)
         return True
 
     @staticmethod

@@ -172,8 +172,8 @@ class Topology:
                 raise TopologyError(f"link {link_name!r} lacks {', '.join(missing)}")
             ends = [_name(link[end], f"link {link_name!r} {end}") for end in LINK_ENDS]
             for node_name, port_name in (ends[0:2], ends[2:4]):
-                node = nodes.get(node_name)
-                if node is not None and node.ports and port_name not in node.ports:
+                end_node = nodes.get(node_name)
+                if end_node is not None and end_node.ports and port_name not in end_node.ports:
                     raise TopologyError(
                         f"link {link_name!r}: node {node_name!r} has no port {port_name!r}")
                 if (node_name, port_name) in used:

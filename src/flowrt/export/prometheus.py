@@ -28,7 +28,6 @@ exported and how it is named.
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
@@ -42,9 +41,9 @@ from prometheus_client.core import (
 )
 
 from flowrt import __version__
+from flowrt.api import app_clock
 from flowrt.config import Properties
-from flowrt.engine.core import Engine
-from flowrt.engine.metric_query import MetricPoint, QueryError, UnknownAgentError, dump_query
+from flowrt.engine import Engine, MetricPoint, QueryError, UnknownAgentError
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 """The classic text format: what Prometheus 2.x and promtool expect."""
@@ -59,13 +58,6 @@ _INVALID_NAME = re.compile(r"[^a-zA-Z0-9_:]")
 _INVALID_LABEL = re.compile(r"[^a-zA-Z0-9_]")
 
 Clock = Callable[[], float]
-
-
-def app_clock(app: web.Application) -> Clock:
-    """The engine clock the REST API was given for ``app``, or wall time."""
-    from flowrt.api.app import CLOCK as API_CLOCK  # only the key: no API behaviour
-
-    return app.get(API_CLOCK, time.time)
 
 
 def metric_name(name: str) -> str:
@@ -146,7 +138,7 @@ def metrics_text(
     specs = engine.flows.specs()
     families = _Families(lambda name: f"sFlow metric {name[len(PREFIX):]}")
     flow_series: dict[str, int] = {}
-    for cell in dump_query(points, agents, metrics, filter, now):
+    for cell in engine.dump_metrics(agents, metrics, filter, now):
         agent, ds, name = cell["agent"], cell["dataSource"], cell["metricName"]
         labels = {AGENT_LABEL: agent, DATASOURCE_LABEL: ds}
         if agent in hosts:
@@ -246,7 +238,7 @@ def analyzer_text(engine: Engine, now: float) -> bytes:
 
 # --- HTTP ----------------------------------------------------------------------------------------
 ENGINE = web.AppKey("prometheus_engine", Engine)
-CLOCK = web.AppKey("prometheus_clock", Clock)
+CLOCK: web.AppKey[Clock] = web.AppKey("prometheus_clock")
 
 
 def _filter(request: web.Request) -> dict[str, list[str]] | None:

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from flowrt.config import Properties
-from flowrt.engine.core import Engine
+from flowrt.engine import Engine
 from flowrt.scripts.bridge import LoopBridge
 from flowrt.scripts.runtime import (
     BUDGET_PROPERTY,

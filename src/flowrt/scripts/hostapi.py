@@ -149,7 +149,7 @@ class ScriptStore:
 
 
 def http_request(
-    url: str, method: str | None = None, content_type: str | None = None,
+    url: object, method: str | None = None, content_type: str | None = None,
     body: str | None = None, user: str | None = None, password: str | None = None,
     accept: str | None = None, headers: Mapping[str, str] | None = None,
 ) -> tuple[int, str]:

@@ -27,6 +27,7 @@ from typing import Any
 
 from aiohttp import web
 
+from flowrt.api import error_response
 from flowrt.scripts.host import ScriptHost
 from flowrt.scripts.runtime import HTTP_HANDLER_TIMEOUT, HttpJob
 
@@ -53,9 +54,7 @@ def _json(body: Any) -> web.Response:
     return web.Response(text=json.dumps(body), content_type="application/json")
 
 
-def _error(status: int, message: str) -> web.Response:
-    return web.Response(status=status, text=json.dumps({"error": message}),
-                        content_type="application/json")
+_error = error_response  # one shape for every refusal, the REST API's and the scripts' alike
 
 
 async def scripts_json(request: web.Request) -> web.Response:
@@ -158,6 +157,8 @@ async def _dispatch(request: web.Request, app: str | None, script: str,
                            f"{HTTP_HANDLER_TIMEOUT:g} s")
     if body is None:
         return web.Response(status=status_code)
+    if status_code >= 400 and isinstance(body, dict) and isinstance(body.get("error"), str):
+        return _error(status_code, body["error"])  # thrown: rendered as the REST API's are
     if is_json:
         return web.Response(status=status_code, text=json.dumps(body),
                             content_type="application/json")

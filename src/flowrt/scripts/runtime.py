@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from flowrt.config import Properties
-from flowrt.engine.core import Engine
+from flowrt.engine import Engine
 from flowrt.scripts.bridge import HostUnavailable, LoopBridge
 from flowrt.scripts.hostapi import ScriptStore, SharedState
 
@@ -164,14 +164,18 @@ class ScriptRuntime:
         return True
 
     def offer_event(self, event: dict[str, Any]) -> None:
-        wanted = self.filters.get("event", False)
-        if wanted is False or (wanted is not None and event.get("thresholdID") not in wanted):
+        if "event" not in self.filters:
+            return
+        wanted = self.filters["event"]
+        if wanted is not None and event.get("thresholdID") not in wanted:
             return
         self._offer("event", event, "eventsReceived", "eventsLost")
 
     def offer_flow(self, record: dict[str, Any]) -> None:
-        wanted = self.filters.get("flow", False)
-        if wanted is False or (wanted is not None and record.get("name") not in wanted):
+        if "flow" not in self.filters:
+            return
+        wanted = self.filters["flow"]
+        if wanted is not None and record.get("name") not in wanted:
             return
         self._offer("flow", record, "flowsReceived", "flowsLost")
 

@@ -36,7 +36,13 @@ from flowrt.sflow.model import (
     Sample,
     UnknownSample,
 )
-from flowrt.sflow.registry import COUNTER_DECODERS, FLOW_DECODERS, UnknownRecord, tag_text
+from flowrt.sflow.registry import (
+    COUNTER_DECODERS,
+    FLOW_DECODERS,
+    Decoder,
+    UnknownRecord,
+    tag_text,
+)
 
 SFLOW_VERSION_5 = 5
 
@@ -95,7 +101,7 @@ def decode_datagram(data: bytes) -> Datagram:
     # walk below serves every sample type, which saves two Python calls per flow sample
     # over a function per sample type plus a record-walk function.
     unpack = _U32x2.unpack_from
-    flow_decoder = FLOW_DECODERS.get
+    flow_decoder: Callable[[int], Decoder | None] = FLOW_DECODERS.get
     for index in range(count):
         if off + 8 > end:
             errors.append(DecodeError("sample header runs past the end", off, sample_index=index))
@@ -181,7 +187,7 @@ def decode_datagram(data: bytes) -> Datagram:
 
 # Each parses a sample's fixed header: (sample with no records yet, offset of its first
 # record, record count, record decoder lookup, scope word for error messages).
-_SampleHeader = tuple[Sample, int, int, Callable[[int], Any], str]
+_SampleHeader = tuple[Sample, int, int, Callable[[int], Decoder | None], str]
 
 
 def _flow_expanded(data: bytes, off: int, end: int) -> _SampleHeader:

@@ -73,6 +73,7 @@ import socket
 import struct
 from collections.abc import Callable, Sequence
 from functools import partial
+from typing import Any
 
 # sampled_header.header_protocol (sFlow v5 sampled_header, "header_protocol")
 HEADER_ETHERNET = 1
@@ -144,9 +145,9 @@ _IPPROTO_KIND = {
 }  # fmt: skip
 _IP6_EXT_8 = frozenset((IPPROTO_HOPOPTS, IPPROTO_ROUTING, IPPROTO_DSTOPTS, IPPROTO_MOBILITY))
 
-_U16 = struct.Struct("!H").unpack_from
-_U32 = struct.Struct("!I").unpack_from
-_U16x2 = struct.Struct("!HH").unpack_from
+_U16: Callable[[bytes, int], tuple[int]] = struct.Struct("!H").unpack_from
+_U32: Callable[[bytes, int], tuple[int]] = struct.Struct("!I").unpack_from
+_U16x2: Callable[[bytes, int], tuple[int, int]] = struct.Struct("!HH").unpack_from
 _inet_ntoa = socket.inet_ntoa
 _inet_ntop = socket.inet_ntop
 _AF_INET6 = socket.AF_INET6
@@ -212,6 +213,7 @@ def locate(protocol: int, header: bytes) -> Layers:
 def walk_layers(protocol: int, header: bytes) -> Layers:
     """The general layer walk behind :func:`locate` (exposed so tests can compare)."""
     n = len(header)
+    kind: str | None
     if protocol == HEADER_ETHERNET:
         kind = ETH
     elif protocol == HEADER_IPV4:
@@ -621,13 +623,13 @@ def key_name(name: str, depth: int) -> str:
     return f"{name}.{depth}" if depth else name
 
 
-def _compile(name: str, src: str) -> Callable:
+def _compile(name: str, src: str) -> Callable[..., Any]:
     env: dict[str, object] = dict(globals())
     exec(compile(src, f"<packet {name}>", "exec"), env)
     return env[name]  # type: ignore[return-value]
 
 
-_Filler = Callable[[dict, bytes, int, int], None]
+_Filler = Callable[[dict[str, object], bytes, int, int], None]
 _FILLERS: dict[tuple[str, int], _Filler] = {}
 
 
@@ -713,7 +715,7 @@ def _bind(expr: str, i: int) -> str:
     return ast.unparse(_BindLayer(i).visit(ast.parse(expr, mode="eval")))
 
 
-_Parser = Callable[[bytes, Sequence[int], Sequence[int], int, int], dict]
+_Parser = Callable[[bytes, Sequence[int], Sequence[int], int, int], dict[str, object]]
 _PARSERS: dict[str, _Parser] = {}
 _PARSER_CACHE_LIMIT = 256  # distinct layer strings compiled; the rest use _parse_layers
 

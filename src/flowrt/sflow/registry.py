@@ -52,12 +52,16 @@ def _register(
     return wrap
 
 
-def flow_record(enterprise: int, fmt: int, name: str, tail: tuple[str, ...] = ()):
+def flow_record(
+    enterprise: int, fmt: int, name: str, tail: tuple[str, ...] = ()
+) -> Callable[[T], T]:
     """Register a dataclass as the flow record ``enterprise:fmt``."""
     return _register(FLOW_RECORDS, FLOW_DECODERS, enterprise, fmt, name, tail)
 
 
-def counter_record(enterprise: int, fmt: int, name: str, tail: tuple[str, ...] = ()):
+def counter_record(
+    enterprise: int, fmt: int, name: str, tail: tuple[str, ...] = ()
+) -> Callable[[T], T]:
     """Register a dataclass as the counter record ``enterprise:fmt``."""
     return _register(COUNTER_RECORDS, COUNTER_DECODERS, enterprise, fmt, name, tail)
 

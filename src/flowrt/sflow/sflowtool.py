@@ -114,7 +114,8 @@ def _u32(value: int) -> str:
 
 
 def _f32(value: float) -> float:
-    return _F32.unpack(_F32.pack(value))[0]
+    (rounded,) = _F32.unpack(_F32.pack(value))
+    return float(rounded)
 
 
 def _percent(value: int) -> str:
@@ -154,7 +155,8 @@ def _field_names(cls: type) -> tuple[str, ...]:
 
 def _values(record: Any) -> list[Any]:
     """A record's field values in declaration (= wire) order."""
-    return [getattr(record, name) for name in _field_names(type(record))]
+    cls: type = type(record)
+    return [getattr(record, name) for name in _field_names(cls)]
 
 
 def _each(*spec: str | tuple[str, Callable[[Any], str]] | None) -> Printer:

@@ -234,10 +234,13 @@ class Codec:
         self.fields = list(zip(fields, wires, strict=True))
         head = [(n, w) for n, w in self.fields if n not in tail]
         self.tail = [(n, w) for n, w in zip(fields, wires, strict=True) if n in tail]
-        if any(not isinstance(w, Fixed) for _, w in self.tail):
+        tail_sizes = [w.size for _, w in self.tail if isinstance(w, Fixed)]
+        if len(tail_sizes) != len(self.tail):
             raise TypeError("tail fields must be fixed-size")
         self.steps = _plan(head)
-        self.tail_steps = [(_plan([f]), f[1].size) for f in self.tail]
+        self.tail_steps = [
+            (_plan([f]), size) for f, size in zip(self.tail, tail_sizes, strict=True)
+        ]
         self.min_size = sum(
             s[0].size if s[0] is not None else s[2].min_size for s in self.steps
         )

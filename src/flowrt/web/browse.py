@@ -14,8 +14,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from flowrt.engine.core import Engine
-from flowrt.engine.flowspec import FlowSpecError
+from flowrt.engine import Engine, FlowSpecError
 
 FLOW_PREFIX = "flowrt_browse_"
 SEPARATOR = "_SEP_"

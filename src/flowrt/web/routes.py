@@ -23,8 +23,9 @@ from pathlib import Path
 
 from aiohttp import web
 
+from flowrt.api import app_clock
 from flowrt.config import Properties
-from flowrt.engine.core import Engine
+from flowrt.engine import Engine
 from flowrt.web import assets
 from flowrt.web.browse import BrowseError, FlowBrowser
 from flowrt.web.openapi import openapi_document
@@ -37,7 +38,7 @@ BROWSE_FLOWS_PAGE = "/html/flows.html"
 
 Clock = Callable[[], float]
 BROWSER = web.AppKey("flow_browser", FlowBrowser)
-WEB_CLOCK = web.AppKey("web_clock", Clock)
+WEB_CLOCK: web.AppKey[Clock] = web.AppKey("web_clock")
 
 
 def _redirect_target(props: Properties) -> str:
@@ -54,9 +55,7 @@ def install_routes(
     app: web.Application, engine: Engine, props: Properties, clock: Clock | None = None
 ) -> None:
     """Add the web UI to ``app`` (``clock``: the engine's now; see
-    :func:`flowrt.export.prometheus.app_clock` for the default)."""
-    from flowrt.export.prometheus import app_clock
-
+    :func:`flowrt.api.app_clock` for the default)."""
     app[WEB_CLOCK] = clock if clock is not None else app_clock(app)
     browser = app[BROWSER] = FlowBrowser(engine)
     r = app.router

@@ -72,9 +72,9 @@ class HostCpu:
     cpu_sintr: U32
     interrupts: U32
     contexts: U32
-    cpu_steal: U32 | None = None  # type: ignore[assignment]
-    cpu_guest: U32 | None = None  # type: ignore[assignment]
-    cpu_guest_nice: U32 | None = None  # type: ignore[assignment]
+    cpu_steal: U32 | None = None
+    cpu_guest: U32 | None = None
+    cpu_guest_nice: U32 | None = None
 
 
 @counter_record(0, 2004, "host_memory")

@@ -103,5 +103,5 @@ class JvmStatistics:
     thread_num_live: U32
     thread_num_daemon: U32
     thread_num_started: U32
-    fd_open_count: U32 | None = None  # type: ignore[assignment]
-    fd_max_count: U32 | None = None  # type: ignore[assignment]
+    fd_open_count: U32 | None = None
+    fd_max_count: U32 | None = None
