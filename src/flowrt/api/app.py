@@ -294,6 +294,9 @@ async def flow_log(request: web.Request) -> web.Response:
     """``/flows/json``: logged flows newer than ``flowID``, newest first; long-polls."""
     engine, _ = _engine(request)
     name = request.query.get("name") or None
+    if name is not None and name not in engine_view.flow_specs(engine):
+        # 404 rather than an empty list a client would long-poll forever
+        raise not_found(f"no flow named {name!r}")
     cursor = int_arg(request, "flowID", NO_CURSOR, minimum=NO_CURSOR)
     limit = int_arg(request, "maxFlows", DEFAULT_MAX_FLOWS, minimum=0, maximum=MAX_RECORDS)
     timeout = float_arg(request, "timeout", 0.0, minimum=0.0, maximum=MAX_TIMEOUT)

@@ -158,7 +158,9 @@ async def _dispatch(request: web.Request, app: str | None, script: str,
                            f"{HTTP_HANDLER_TIMEOUT:g} s")
     if body is None:
         return web.Response(status=status_code)
-    if is_json:
+    if is_json or req["format"] == "json":
+        # a string answer to a .../json request is sent as a JSON string, as sFlow-RT
+        # does ($.getJSON('version/json') reads it)
         return web.Response(status=status_code, text=json.dumps(body),
                             content_type="application/json")
     return web.Response(status=status_code, text=str(body),
