@@ -36,6 +36,7 @@ from flowrt.api import create_app
 from flowrt.config import ConfigError, Properties
 from flowrt.engine import Engine
 from flowrt.export import prometheus
+from flowrt.logline import say_rt
 from flowrt.progress import Progress
 from flowrt.scripts import ScriptHost
 from flowrt.scripts import install_routes as install_script_routes
@@ -149,6 +150,11 @@ class Endpoints:
     http: tuple[str, int]
     sflow_udp: tuple[str, int] | None = None
     sflow_file: str | None = None
+
+    def rt_lines(self) -> list[str]:
+        """sFlow-RT's startup lines (see :mod:`flowrt.logline`)."""
+        lines = [f"Listening, sFlow port {self.sflow_udp[1]}"] if self.sflow_udp else []
+        return [*lines, f"Listening, HTTP port {self.http[1]}"]
 
     def ready_line(self) -> str:
         source = (f"udp {format_address(*self.sflow_udp)}" if self.sflow_udp
@@ -376,6 +382,8 @@ async def serve(props: Properties) -> None:
         say(f"warning: {warning}")
     server = Server(props)
     endpoints = await server.start()
+    for line in endpoints.rt_lines():
+        say_rt(line)
     say(endpoints.ready_line())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

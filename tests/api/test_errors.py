@@ -125,7 +125,6 @@ def test_flow_definition_cap() -> None:
     ("/events/json", {"eventID": "-5"}, "below the minimum"),
     ("/events/json", {"maxEvents": "1e3"}, "maxEvents"),
     ("/metric/ALL/nosuch:ifinoctets/json", {}, "nosuch"),
-    ("/metric/TOPOLOGY/ifinoctets/json", {}, "topology"),
     ("/table/ALL/sort:ifinoctets:x/json", {}, "sort:"),
 ])
 def test_bad_query_arguments(path: str, params: dict[str, str], message: str) -> None:

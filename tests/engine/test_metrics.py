@@ -366,7 +366,6 @@ def test_filters_or_within_a_key_and_across_keys():
     [
         ("ALL", "foo:load_one"),
         ("", "load_one"),
-        ("TOPOLOGY", "load_one"),
         ("ALL", ""),
         ("ALL", "max:"),
     ],
@@ -374,6 +373,13 @@ def test_filters_or_within_a_key_and_across_keys():
 def test_bad_selectors_raise_query_error(agents, metrics):
     with pytest.raises(QueryError):
         point_store().metric_query(agents, metrics, None, 100)
+
+
+def test_topology_selector_without_a_topology_is_empty():
+    """Apps query TOPOLOGY every second before one is set: an empty answer, not an error."""
+    assert point_store().metric_query("TOPOLOGY", "load_one", None, 100) == [
+        {"metricName": "load_one", "metricN": 0}
+    ]
 
 
 def test_dump_query():

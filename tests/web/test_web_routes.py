@@ -12,7 +12,8 @@ from served_app import Served
 
 UI_ROUTES = {
     "/", "/api", "/api/", "/api/{name}", "/api-docs", "/inc/{name}", "/html/{name}",
-    routes.BROWSE_FLOWS_APP_PAGE,
+    routes.BROWSE_FLOWS_APP_PAGE, "/app/{name}/api/", "/app/{name}/api/api.yml",
+    *routes.LEGACY_PAGES,
     # served by scripts (their own methods and paths: docs/scripts.md), and apps' pages
     "/app/{name}/scripts/{script}/{tail}", "/script/{script}/{tail}", "/app/{name}/html/{path}",
 }

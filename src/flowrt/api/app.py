@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -67,6 +68,9 @@ CLOCK: web.AppKey[Clock] = web.AppKey("clock")
 FLOW_WAKEUP = web.AppKey("flow_wakeup", Wakeup)
 EVENT_WAKEUP = web.AppKey("event_wakeup", Wakeup)
 JSON_INDENT = web.AppKey("json_indent", int)
+INSTALLED_APP: web.AppKey[Callable[[str], Path | None]] = web.AppKey("installed_app")
+"""The folder of an installed app by name (set by the script host), so pages served by
+other edges can let an installed app win without importing the script host."""
 
 
 def app_clock(app: web.Application) -> Clock:
@@ -302,6 +306,9 @@ async def flow_log(request: web.Request) -> web.Response:
     """``/flows/json``: logged flows newer than ``flowID``, newest first; long-polls."""
     engine, _ = _engine(request)
     name = request.query.get("name") or None
+    if name is not None and name not in engine_view.flow_specs(engine):
+        # 404 rather than an empty list a client would long-poll forever
+        raise not_found(f"no flow named {name!r}")
     cursor = int_arg(request, "flowID", NO_CURSOR, minimum=NO_CURSOR)
     limit = int_arg(request, "maxFlows", DEFAULT_MAX_FLOWS, minimum=0, maximum=MAX_RECORDS)
     timeout = float_arg(request, "timeout", 0.0, minimum=0.0, maximum=MAX_TIMEOUT)

@@ -17,6 +17,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
 
+from flowrt.api import jsobject
 from flowrt.api.errors import ApiError, bad_request
 
 INTEGER_SYNTAX = re.compile(r"[+-]?[0-9]+")
@@ -134,16 +135,24 @@ async def json_body(request: web.Request) -> Any:
     except UnicodeDecodeError:
         raise bad_request("request body is not UTF-8 text") from None
     try:
-        return json.loads(
-            text, parse_constant=_reject_constant, parse_int=_bounded_int,
-            parse_float=_finite_float,
-        )
+        return _strict(text)
     except json.JSONDecodeError as err:
+        try:  # sFlow-RT also reads JavaScript object literals: {keys:'ipsource'}
+            return _strict(jsobject.to_json(text))
+        except (jsobject.NotAnObjectLiteral, json.JSONDecodeError, RecursionError):
+            pass
         raise bad_request(
             f"request body is not valid JSON: {err.msg} at line {err.lineno} column {err.colno}"
         ) from None
     except RecursionError:
         raise bad_request("request body is nested too deeply") from None
+
+
+def _strict(text: str) -> Any:
+    return json.loads(
+        text, parse_constant=_reject_constant, parse_int=_bounded_int,
+        parse_float=_finite_float,
+    )
 
 
 def _first_line(err: Exception) -> str:

@@ -113,9 +113,15 @@ def _expression_list(name: str, raw: object) -> list[str]:
     raise FlowSpecError(f"'{name}' must be a string or a list of strings")
 
 
+_NUMERIC_TEXT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+"""A number written as text (no ``inf``/``nan``/``0x``: those stay refused)."""
+
+
 def _number(name: str, raw: object, default: float) -> float:
     if raw is None:
         return float(default)
+    if isinstance(raw, str) and _NUMERIC_TEXT.fullmatch(raw.strip()):
+        raw = float(raw)  # sFlow-RT takes '2' (query strings, apps' settings) like 2
     if isinstance(raw, bool) or not isinstance(raw, int | float):
         raise FlowSpecError(f"'{name}' must be a number, got {raw!r}")
     try:

@@ -312,8 +312,10 @@ class _Compiler:
         return range_
 
     def fn_null(self, args: list[Arg], depth: int) -> KeyFn:
-        self.arity(args, 2, 2, "null:<key>:<default>")
-        key, default = self.key_arg(args[0], depth), self.literal(args[1], "default")
+        self.arity(args, 1, 2, "null:<key>[:<default>]")
+        key = self.key_arg(args[0], depth)
+        # without a default a missing value reads as the text "null" (sflow-test relies on it)
+        default = self.literal(args[1], "default") if len(args) == 2 else "null"
 
         def null(view: SampleView) -> str | None:
             value = key(view)

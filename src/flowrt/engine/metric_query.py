@@ -7,8 +7,9 @@ other tables answer the same queries. Selectors follow sFlow-RT:
 * agents: ``ALL`` or a ``;`` list of addresses (or a list), and the topology tokens
   (:mod:`flowrt.engine.topology`): ``TOPOLOGY`` = every data source of the topology's
   agents, ``EDGE``/``CORE`` = the interface (ifIndex) data sources of those agents off /
-  on a topology link; parts are OR'ed (``EDGE;10.0.0.9``). The tokens are refused while
-  no topology is defined, rather than silently answering for every agent;
+  on a topology link; parts are OR'ed (``EDGE;10.0.0.9``). While no topology is defined
+  the tokens name no data source (an empty answer, as in sFlow-RT: apps poll
+  ``TOPOLOGY`` every second before anyone has PUT a topology);
 * metrics: a ``,`` (or legacy ``;``) list; each may carry an aggregation prefix
   (``max:`` default, ``min: sum: avg: var: sdev: med: q1: q2: q3: iqr: any:``) and a data
   source qualification ``<ds>.<metric>`` (split at the last dot: ``2.1.load_one``);
@@ -126,7 +127,7 @@ class Selection:
 def parse_selection(
     selector: str | Sequence[str], topology: TopologyStore | None = None
 ) -> Selection:
-    """Parse an agent selector; topology tokens need an active ``topology``."""
+    """Parse an agent selector; topology tokens name nothing without an active ``topology``."""
     parts = selector.split(";") if isinstance(selector, str) else list(selector)
     names = [p.strip() for p in parts if p.strip()]
     if not names:
@@ -139,8 +140,7 @@ def parse_selection(
         if name not in TOPOLOGY_SELECTORS:
             agents.add(name)
         elif topology is None or not topology.active:
-            raise QueryError(f"agent selector {name} needs a topology, and none is defined"
-                             " (PUT /topology/json)")
+            continue  # no topology: the token names nothing
         elif name == "TOPOLOGY":
             agents |= topology.agents
         else:

@@ -43,6 +43,8 @@ MAX_PORTS = 200_000
 MAX_LINKS = 100_000
 MAX_NAME_CHARS = 256
 MAX_IFINDEX = 0xFFFFFFFF
+EXACT_DIAMETER_NODES = 1000
+"""Above this many linked nodes ``topologyDiameter`` uses the double sweep (see there)."""
 LEARN_INTERVAL = 10.0
 """Seconds between two lookups of host_name/ifname for undeclared link ends."""
 HOST_NAME_METRIC, IFNAME_METRIC = "host_name", "ifname"
@@ -220,6 +222,7 @@ class TopologyStore:
         self._host_agents: dict[str, str] = {}
         self._ifindexes: dict[tuple[str, str], int] = {}
         self._next_learn = -float("inf")
+        self._diameter: int | None = None
 
     # --- changes ------------------------------------------------------------------------
     def set(self, body: object) -> Topology:
@@ -227,6 +230,7 @@ class TopologyStore:
         topology = Topology.from_json(body)
         self.topology = None if topology.empty else topology
         self.version += 1
+        self._diameter = None
         self._host_agents, self._ifindexes = {}, {}
         self._next_learn = -float("inf")
         if self.topology is None:
@@ -339,5 +343,92 @@ class TopologyStore:
         """(node, port) names of (agent, ifIndex) (``topologyInterfaceToPort``)."""
         return self._ports.get((agent, ifindex))
 
+    # --- graph questions for the script API (``topologyNodeLinks`` and friends) -----
+    def node_agent(self, node_name: str) -> str | None:
+        """The agent of a node, declared or learned from ``host_name``."""
+        topo = self.topology
+        if topo is None:
+            return None
+        node = topo.nodes.get(node_name)
+        agent = node.agent if node is not None else None
+        return agent or self._host_agents.get(node_name)
 
-__all__ = ["CORE", "EDGE", "Topology", "TopologyError", "TopologyStore"]
+    def node_names(self) -> list[str]:
+        """Every node: declared ones and those only named by a link end."""
+        topo = self.topology
+        if topo is None:
+            return []
+        names = set(topo.nodes)
+        for link in topo.links.values():
+            names.update((link.node1, link.node2))
+        return sorted(names)
+
+    def node_links(self, node_name: str) -> list[str]:
+        """Names of the links with an end on ``node_name``."""
+        topo = self.topology
+        if topo is None:
+            return []
+        return sorted(name for name, link in topo.links.items()
+                      if node_name in (link.node1, link.node2))
+
+    def nodes_for_agent(self, agent: str, datasource: object = None) -> list[str]:
+        """Nodes whose agent is ``agent``; with a data source, the node that owns that
+        port when one does (an agent may front several nodes)."""
+        if datasource is not None:
+            ifindex = parse_ifindex(datasource)
+            where = self._ports.get((agent, ifindex)) if ifindex is not None else None
+            if where is not None:
+                return [where[0]]
+        return [name for name in self.node_names() if self.node_agent(name) == agent]
+
+    def link_ends(self, link_name: str) -> list[tuple[str, str, Interface | None]] | None:
+        """``[(node, port, (agent, ifIndex) or None), ...]`` for both ends, or None."""
+        topo = self.topology
+        link = topo.links.get(link_name) if topo is not None else None
+        if topo is None or link is None:
+            return None
+        return [(node, port, self._locate(topo, node, port))
+                for node, port in ((link.node1, link.port1), (link.node2, link.port2))]
+
+    def diameter(self) -> int:
+        """The longest shortest path, in links, between two connected nodes (0 if none).
+
+        Exact (a breadth-first search from every node) up to :data:`EXACT_DIAMETER_NODES`
+        nodes; above that the double sweep (a search from the node farthest from any
+        start), a lower bound that is exact on trees and typical on fabrics. Cached per
+        topology: mininet-dashboard asks every second.
+        """
+        if self._diameter is not None:
+            return self._diameter
+        topo = self.topology
+        neighbours: dict[str, set[str]] = {}
+        for link in topo.links.values() if topo is not None else ():
+            if link.node1 != link.node2:
+                neighbours.setdefault(link.node1, set()).add(link.node2)
+                neighbours.setdefault(link.node2, set()).add(link.node1)
+        longest = 0
+        if len(neighbours) <= EXACT_DIAMETER_NODES:
+            starts: list[str] = list(neighbours)
+        else:
+            starts = [_farthest(neighbours, next(iter(neighbours)))[0]]
+        for start in starts:
+            longest = max(longest, _farthest(neighbours, start)[1])
+        self._diameter = longest
+        return longest
+
+
+def _farthest(neighbours: Mapping[str, set[str]], start: str) -> tuple[str, int]:
+    """The node farthest from ``start`` by breadth-first search, and its distance."""
+    seen = {start: 0}
+    frontier = [start]
+    last = (start, 0)
+    while frontier:
+        following = []
+        for node in frontier:
+            for other in neighbours[node]:
+                if other not in seen:
+                    seen[other] = seen[node] + 1
+                    following.append(other)
+                    last = (other, seen[other])
+        frontier = following
+    return last

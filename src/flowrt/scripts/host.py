@@ -187,6 +187,10 @@ class ScriptHost:
     def healthy(runtimes: list[ScriptRuntime]) -> bool:
         return all(rt.alive or (rt.graceful_exit and not rt.failed) for rt in runtimes)
 
+    def installed_app(self, name: str) -> Path | None:
+        """The folder of the installed app ``name``, or None."""
+        return self.apps.get(name)
+
     def app_status(self, name: str) -> bool | None:
         """``/app/{name}/status``: True OK, False unavailable, None no such app."""
         if name not in self.apps:

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from flowrt import __version__
 from flowrt.scripts.baseline import MAX_BASELINES, Baseline, BaselineError
+from flowrt.scripts.numformat import format_number
 
 if TYPE_CHECKING:
     from flowrt.scripts.runtime import ScriptRuntime
@@ -59,6 +60,34 @@ MAX_FLOWS = 10_000
 
 class ScriptApiError(ValueError):
     """A script called an API function with arguments it cannot use."""
+
+
+SCRIPT_VERSION = f"3.0-{__version__}"
+"""What ``version()`` answers (see :meth:`HostApi.version`)."""
+BASELINE_DEFAULTS = (100, 3.0, 3)
+"""``baselineCreate`` defaults: window (points), sensitivity (standard deviations), repeat."""
+
+
+def _one_or_many(value: Any) -> list[Any]:
+    """A script's "one or a list": ``'a'`` and ``['a']`` both give ``['a']``."""
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        return [value]
+    return list(value)
+
+
+def _ifindex_number(value: Any) -> int | None:
+    """An ifIndex passed as ``3`` or ``'3'``, or None."""
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        return None
+
+
+def _number_text(value: Any) -> str:
+    """``3`` and ``3.0`` as ``'3'`` (an ifIndex passed as a number)."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def _json_copy(value: Any, what: str) -> str:
@@ -194,7 +223,9 @@ class HostApi:
 
     # --- server / info ---------------------------------------------------------------
     def version(self) -> str:
-        return __version__
+        """``3.0-<FlowRT version>``: the sFlow-RT API level FlowRT serves, then its own
+        release, so apps that test ``parseFloat(version()) >= 3`` take the 3.x paths."""
+        return SCRIPT_VERSION
 
     def analyzer(self) -> dict[str, Any]:
         engine = self.services.engine
@@ -203,12 +234,18 @@ class HostApi:
     def agents(self, addresses: Any = None) -> dict[str, Any]:
         engine = self.services.engine
         selected = None if addresses is None else [
-            addresses] if isinstance(addresses, str) else list(addresses)
+            str(a) for a in _one_or_many(addresses)]
         return self._on_loop(lambda: engine.agents.to_json(self._now(), selected))
 
-    def datasourceInfo(self, agent: str, datasource: str) -> dict[str, Any] | None:
+    def datasourceInfo(self, agent: Any, datasource: Any) -> dict[str, Any] | None:
+        """``agent`` may be an address or a one-address list (``[agent]``), as sFlow-RT
+        takes either; ``datasource`` a string or an ifIndex number."""
         engine = self.services.engine
-        return self._on_loop(engine.agents.datasource_info, str(agent), str(datasource))
+        names = _one_or_many(agent)
+        if len(names) != 1:
+            raise ScriptApiError(f"datasourceInfo: expected one agent, got {agent!r}")
+        ds = datasource if isinstance(datasource, str) else _number_text(datasource)
+        return self._on_loop(engine.agents.datasource_info, str(names[0]), ds)
 
     def getSystemProperty(self, name: str) -> str | None:
         return self.services.props.get(str(name))
@@ -354,7 +391,7 @@ class HostApi:
         return self._on_loop(lambda: self.services.engine.topology.version)
 
     def topologyNodeNames(self, *_: Any) -> list[str]:
-        return sorted(self.getTopology().get("nodes", {}))
+        return self._on_loop(self.services.engine.topology.node_names)
 
     def topologyLinkNames(self, *_: Any) -> list[str]:
         return sorted(self.getTopology().get("links", {}))
@@ -375,9 +412,66 @@ class HostApi:
         return None if where is None else {"node": where[0], "port": where[1]}
 
     def topologyInterfaceToLink(self, agent: str, ifindex: Any) -> dict[str, Any] | None:
-        name = self._on_loop(self.services.engine.topology.link_name, str(agent), ifindex)
-        link = None if name is None else self.topologyLink(name)
-        return None if link is None else {"linkname": name, **link}
+        """The link on (agent, ifIndex) with ``linkname`` and which end is this one:
+        ``localnode``/``localport`` here, ``remotenode``/``remoteport`` across."""
+        store = self.services.engine.topology
+
+        def read() -> dict[str, Any] | None:
+            name = store.link_name(str(agent), ifindex)
+            ends = None if name is None else store.link_ends(name)
+            if name is None or ends is None:
+                return None
+            number = _ifindex_number(ifindex)
+            here = 1 if ends[1][2] == (str(agent), number) and ends[0][2] != ends[1][2] else 0
+            local, remote = ends[here], ends[1 - here]
+            link = store.to_json().get("links", {}).get(name, {})
+            return {**link, "linkname": name, "localnode": local[0], "localport": local[1],
+                    "remotenode": remote[0], "remoteport": remote[1]}
+
+        return self._on_loop(read)
+
+    def topologyNodeLinks(self, node: str) -> list[str]:
+        return self._on_loop(self.services.engine.topology.node_links, str(node))
+
+    def topologyAgentForNode(self, node: str) -> str | None:
+        return self._on_loop(self.services.engine.topology.node_agent, str(node))
+
+    def topologyNodesForAgent(self, agent: str, datasource: Any = None) -> list[str]:
+        return self._on_loop(self.services.engine.topology.nodes_for_agent, str(agent),
+                             datasource)
+
+    def topologyDiameter(self) -> int:
+        return self._on_loop(self.services.engine.topology.diameter)
+
+    def topologyLinkMetric(self, link: str, metrics: Any, node: Any = None) -> list[Any] | None:
+        """The metrics of both ends of a link, first end first (or ``node``'s end first):
+        ``len(metrics) * 2`` entries like ``metric()``'s, an unresolved end's entries
+        holding only ``metricName``. None for an unknown link."""
+        names = [n for n in _selector(metrics, ",", "metrics").split(",") if n.strip()]
+        ends = self._on_loop(self.services.engine.topology.link_ends, str(link))
+        if ends is None:
+            return None
+        if node is not None and ends[1][0] == str(node) and ends[0][0] != str(node):
+            ends = [ends[1], ends[0]]
+        result: list[Any] = []
+        for _node, _port, where in ends:
+            if where is None:
+                result.extend({"metricName": name.strip()} for name in names)
+                continue
+            agent, ifindex = where
+            qualified = [f"{ifindex}.{name.strip()}" for name in names]
+            rows = self.metric(agent, qualified)
+            for name, row in zip(names, rows, strict=False):
+                result.append({**row, "metricName": name.strip()})
+        return result
+
+    def topologyLocatedHostMacs(self, *_: Any) -> list[str]:
+        """No host location is learned yet: no MAC is located (see docs/apps.md)."""
+        return []
+
+    def topologyLocateHostMac(self, mac: Any) -> list[dict[str, Any]] | None:
+        """No host location is learned yet: every MAC is unknown (null)."""
+        return None
 
     # --- groups and maps --------------------------------------------------------------
     def setGroups(self, name: str, spec: Any) -> bool:
@@ -426,10 +520,14 @@ class HostApi:
         return self.runtime.store.keys()
 
     # --- baselines --------------------------------------------------------------------
-    def baselineCreate(self, name: str, window: Any, sensitivity: Any, repeat: Any) -> bool:
+    def baselineCreate(self, name: str, window: Any = None, sensitivity: Any = None,
+                       repeat: Any = None) -> bool:
+        """Optional arguments take :data:`BASELINE_DEFAULTS` (sflow-test passes a name only)."""
         if name not in self._baselines and len(self._baselines) >= MAX_BASELINES:
             raise ScriptApiError(f"baselineCreate: at most {MAX_BASELINES} baselines per script")
-        self._baselines[str(name)] = Baseline(int(window), float(sensitivity), int(repeat))
+        w, s, r = (BASELINE_DEFAULTS[i] if v is None else v
+                   for i, v in enumerate((window, sensitivity, repeat)))
+        self._baselines[str(name)] = Baseline(int(w), float(s), int(r))
         return True
 
     def _baseline(self, name: str) -> Baseline:
@@ -454,6 +552,10 @@ class HostApi:
 
     def baselineDelete(self, name: str) -> bool:
         return self._baselines.pop(str(name), None) is not None
+
+    # --- formatting -------------------------------------------------------------------
+    def formatNumber(self, value: Any, pattern: Any = None, *_locale: Any) -> str:
+        return format_number(value, pattern)
 
     # --- HTTP client and syslog -------------------------------------------------------
     def http(self, url: str, method: str | None = None, content_type: str | None = None,

@@ -63,10 +63,23 @@ function __each(o) {
   return Object.keys(o).map(function (k) { return o[k]; });
 }
 function __call(n, a) {
-  var r = JSON.parse(__host(n, JSON.stringify(a)));
+  var s = JSON.stringify(a), t;
+  for (;;) {  // a promise job may start before the budget's flag is cleared: wait for it
+    try { t = __host(n, s); break; }
+    catch (e) { if (String(e).indexOf('time limit') < 0) throw e; }
+  }
+  var r = JSON.parse(t);
   if (r.e !== undefined) throw new Error(r.e);
   return r.r;
 }
+function __msg(m) {
+  if (m instanceof Error) return String(m);
+  return m;
+}
+function logFine(m) { __call('logFine', [__msg(m)]); }
+function logInfo(m) { __call('logInfo', [__msg(m)]); }
+function logWarning(m) { __call('logWarning', [__msg(m)]); }
+function logSevere(m) { __call('logSevere', [__msg(m)]); }
 function __args(a) { return Array.prototype.slice.call(a); }
 function __fn(name, f) {
   if (typeof f !== 'function') throw new Error(name + ': expected a function');
@@ -148,19 +161,23 @@ class _Unlocker:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
-    def release_soon(self, ctx: Any) -> None:
+    def release_soon(self, ctx: Any) -> threading.Event:
+        """Queue the clearing; the event is set once it is done."""
         if self._thread is None:
             with self._lock:
                 if self._thread is None:
                     self._thread = threading.Thread(
                         target=self._run, name="flowrt-js-unlocker", daemon=True)
                     self._thread.start()
-        self._requests.put(ctx)
+        done = threading.Event()
+        self._requests.put((ctx, done))
+        return done
 
     def _run(self) -> None:
         while True:
-            ctx = self._requests.get()
+            ctx, done = self._requests.get()
             ctx.set_time_limit(-1)
+            done.set()
 
 
 _UNLOCKER = _Unlocker()
@@ -234,6 +251,7 @@ class JsScript(ScriptRuntime):
         source = self.path.read_text(encoding="utf-8")
         code = self._padded(source, self.path.name)
         self._guarded(lambda: self._ctx.eval(_SPIN_PREFIX + code), top_level=True)
+        self._run_pending_jobs()
 
     def _include(self, path: Any) -> None:
         """``include(file)``: evaluate another file in this script's global scope."""
@@ -280,8 +298,34 @@ class JsScript(ScriptRuntime):
                                 f"{self.services.memory_bytes // (1024 * 1024)} MB")
 
     def _dispatch(self, kind: str, payload: Any) -> str:
-        text = json.dumps(payload) if kind != "interval" else payload
-        return self._guarded(lambda: self._run_fn(kind, text))
+        # the interval's time goes as a float: the binding turns a Python int into a
+        # 32-bit JS integer, which would cut a millisecond timestamp to garbage
+        text = json.dumps(payload) if kind != "interval" else float(payload)
+        answer = self._guarded(lambda: self._run_fn(kind, text))
+        self._run_pending_jobs()
+        return answer
+
+    def _run_pending_jobs(self) -> None:
+        """Run the promise reactions the call queued (``then`` callbacks, ``await``
+        continuations): QuickJS runs them only when the host asks. Each job runs under
+        the time budget like any call; the handshake with the unlocker keeps a stale
+        "clear the flag" request from reaching the next call."""
+        ctx = self._ctx
+        while ctx is not None:
+            ctx.set_time_limit(self.services.budget)
+            done = _UNLOCKER.release_soon(ctx)
+            try:
+                ran = ctx.execute_pending_job()
+            except quickjs.JSException as err:
+                text = str(err).strip()
+                self._check_fatal(text)
+                self.report_handler_error(self.where(text), text.splitlines()[0])
+                ran = True
+            finally:
+                done.wait()
+                ctx.set_time_limit(-1)
+            if not ran:
+                return
 
     def _report(self, errors_json: str) -> None:
         for err in json.loads(errors_json):
@@ -323,5 +367,6 @@ def _ready() -> bool:
 
 
 _JS_DEFINED = frozenset({"include", "httpAsync", "clearEventHandler", "clearFlowHandler",
-                         "clearIntervalHandler", "clearHttpHandler"})
+                         "clearIntervalHandler", "clearHttpHandler",
+                         "logFine", "logInfo", "logWarning", "logSevere"})
 """API functions the prelude defines in JS itself (they also keep JS-side state)."""

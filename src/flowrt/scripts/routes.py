@@ -28,6 +28,7 @@ from typing import Any
 from aiohttp import web
 
 from flowrt.api import error_response
+from flowrt.api.app import INSTALLED_APP
 from flowrt.scripts.host import ScriptHost
 from flowrt.scripts.runtime import HTTP_HANDLER_TIMEOUT, HttpJob
 
@@ -40,6 +41,7 @@ TEXT_TYPES = {"json": "application/json", "txt": "text/plain", "html": "text/htm
 def install_routes(app: web.Application, host: ScriptHost) -> None:
     """Add the script and app routes to ``app`` (call before the app is frozen)."""
     app[SCRIPT_HOST] = host
+    app[INSTALLED_APP] = host.installed_app
     r = app.router
     r.add_get("/scripts/json", scripts_json)
     r.add_get("/apps/json", apps_json)
@@ -159,7 +161,9 @@ async def _dispatch(request: web.Request, app: str | None, script: str,
         return web.Response(status=status_code)
     if status_code >= 400 and isinstance(body, dict) and isinstance(body.get("error"), str):
         return _error(status_code, body["error"])  # thrown: rendered as the REST API's are
-    if is_json:
+    if is_json or req["format"] == "json":
+        # a string answer to a .../json request is sent as a JSON string, as sFlow-RT
+        # does ($.getJSON('version/json') reads it)
         return web.Response(status=status_code, text=json.dumps(body),
                             content_type="application/json")
     return web.Response(status=status_code, text=str(body),

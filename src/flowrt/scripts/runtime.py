@@ -28,6 +28,7 @@ from typing import Any
 
 from flowrt.config import Properties
 from flowrt.engine import Engine
+from flowrt.logline import say_rt
 from flowrt.scripts.bridge import HostUnavailable, LoopBridge
 from flowrt.scripts.hostapi import ScriptStore, SharedState
 
@@ -201,6 +202,10 @@ class ScriptRuntime:
             try:
                 self.setup()
                 self.load()
+                if self.app is not None:  # sFlow-RT's line, which operators grep for
+                    say_rt(f"app/{self.name} started")
+                else:
+                    say_rt(f"{self.path} started")
             except OSError as err:  # the file itself: the operator's fix, not our bug
                 raise ScriptStopped(
                     f"{self.name}: cannot read {err.filename or self.path}: {err.strerror}"
@@ -344,8 +349,9 @@ THROWN_STATUS = {
 def start_http_async(runtime: ScriptRuntime, token: Any, options: dict[str, Any]) -> None:
     """``httpAsync``: run the request on the shared pool, answer through the inbox.
 
-    The callback payload is ``{id, ok, res: {status, body, url}}``; ``ok`` is false on a
-    network error or a non-2xx status, as sFlow-RT calls ``error`` then.
+    The callback payload is ``{id, ok, res}``: ``success`` gets ``{status, body, url}``;
+    ``error`` gets a message string, as in sFlow-RT, on a network error or a non-2xx
+    status (``"<url>: status 404"``).
     """
     from flowrt.scripts.hostapi import ScriptApiError, http_request
 
@@ -358,10 +364,11 @@ def start_http_async(runtime: ScriptRuntime, token: Any, options: dict[str, Any]
             status, body = http_request(
                 url, options.get("operation"), None, options.get("body"),
                 options.get("user"), options.get("password"), None, options.get("headers"))
-            res = {"status": status, "body": body, "url": url}
             ok = 200 <= status < 300
+            res: Any = ({"status": status, "body": body, "url": url} if ok
+                        else f"{url}: status {status}")
         except ScriptApiError as err:
-            res, ok = {"status": 0, "body": str(err), "url": url}, False
+            res, ok = str(err), False
         runtime.offer_callback({"id": token, "ok": ok, "res": res, "url": url})
 
     runtime.pending_async += 1

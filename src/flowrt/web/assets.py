@@ -2,8 +2,10 @@
 
 Third-party libraries are served from the Python packages that ship them (XStatic-jQuery,
 XStatic-jquery-ui, XStatic-Bootstrap 4.5, XStatic-DataTables, swagger-ui-bundle), never
-copied into the repository; InMon's chart widgets (``jquery.stripchart.js``,
-``stripchart.js``, ``stripchart.css``) are FlowRT's own files in ``static/inc``.
+copied into the repository, under sFlow-RT's names: flat ones (``jquery-ui.min.js``)
+and the ``jquery-ui/`` and ``DataTables/`` trees. InMon's chart widgets
+(``jquery.stripchart.js``, ``stripchart.js``, ``stripchart.css``), the favicon, the logo
+and ``inmsf/main.css`` are FlowRT's own files in ``static/inc``.
 
 Two names need care:
 
@@ -44,6 +46,12 @@ THIRD_PARTY: dict[str, Path] = {
     "dataTables.bootstrap4.min.css": _DATATABLES / "css" / "dataTables.bootstrap4.min.css",
     "jquery.dataTables.min.css": _DATATABLES / "css" / "jquery.dataTables.min.css",
 }
+THIRD_PARTY_TREES: dict[str, Path] = {
+    "jquery-ui/": _JQUERY_UI,  # jquery-ui.min.js, jquery-ui.structure.min.css, images/...
+    "DataTables/": _DATATABLES,  # css/..., js/..., images/...
+}
+"""sFlow-RT's ``/inc/`` sub-trees, served from the same packages (their licences ship
+in the packages' metadata: jQuery UI and DataTables are MIT)."""
 SHIMS: dict[str, str] = {
     "popper.min.js": "/* FlowRT: Popper is included in /inc/bootstrap.min.js (the bundle) */\n",
 }
@@ -64,8 +72,16 @@ def safe_join(base: Path, name: str) -> Path | None:
 
 
 def inc_file(name: str) -> Path | None:
-    """The file behind ``/inc/<name>``: a third-party library or one of our own."""
-    return THIRD_PARTY.get(name) or safe_join(OWN_INC, name)
+    """The file behind ``/inc/<name>``: a third-party library or one of our own
+    (``img/favicon.png``, ``img/inmon.svg``, ``inmsf/main.css`` are FlowRT's own files
+    at the paths sFlow-RT apps load them from)."""
+    found = THIRD_PARTY.get(name)
+    if found is not None:
+        return found
+    for prefix, base in THIRD_PARTY_TREES.items():
+        if name.startswith(prefix):
+            return safe_join(base, name[len(prefix):])
+    return safe_join(OWN_INC, name)
 
 
 def swagger_file(name: str) -> Path | None:

@@ -11,7 +11,11 @@ Routes: ``/`` redirects to ``http.html.redirect``; ``/html/...`` the UI pages;
 ``/api-docs`` (the OpenAPI document of :mod:`flowrt.web.openapi`);
 ``/flowrt/browse-flows/json`` the flow browser's trend; and
 ``/app/browse-flows/html/index.html`` redirects to the built-in flow browser with the
-same query, so browse-flows bookmarks keep working when that app is not installed.
+same query, so browse-flows bookmarks keep working when that app is not installed (an
+installed browse-flows app is served instead); ``/app/<name>/api/`` is the API explorer
+over an installed app's ``api.yml``; sFlow-RT's legacy ``/agents/html``,
+``/metrics/html``, ``/flows/html``, ``/thresholds/html``, ``/events/html`` and
+``/analyzer/html`` redirect to FlowRT's pages.
 With ``http.html=no`` only ``/api-docs`` is served.
 """
 
@@ -20,10 +24,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
 from flowrt.api import app_clock
+from flowrt.api.app import INSTALLED_APP
 from flowrt.config import Properties
 from flowrt.engine import Engine
 from flowrt.web import assets
@@ -35,6 +41,16 @@ HTML_DIR = STATIC_DIR / "html"
 DEFAULT_REDIRECT = "./html/index.html"
 BROWSE_FLOWS_APP_PAGE = "/app/browse-flows/html/index.html"
 BROWSE_FLOWS_PAGE = "/html/flows.html"
+
+LEGACY_PAGES = {
+    "/agents/html": "/html/agents.html",
+    "/metrics/html": "/html/metrics.html",
+    "/flows/html": "/html/flows.html",
+    "/thresholds/html": "/html/thresholds.html",
+    "/events/html": "/html/events.html",
+    "/analyzer/html": "/html/index.html",
+}
+"""sFlow-RT's ``/<thing>/html`` pages, which apps and bookmarks link to: FlowRT's pages."""
 
 Clock = Callable[[], float]
 BROWSER = web.AppKey("flow_browser", FlowBrowser)
@@ -75,6 +91,10 @@ def install_routes(
     r.add_get("/html/{name:.*}", html_page)
     r.add_get("/flowrt/browse-flows/json", browse_flows)
     r.add_get(BROWSE_FLOWS_APP_PAGE, browse_flows_app)
+    r.add_get("/app/{name}/api/", app_api_page)
+    r.add_get("/app/{name}/api/api.yml", app_api_yml)
+    for legacy, page in LEGACY_PAGES.items():
+        r.add_get(legacy, _redirect_to(page))
 
     async def close_browser(_: web.Application) -> None:
         browser.close()
@@ -117,9 +137,40 @@ async def html_page(request: web.Request) -> web.FileResponse:
     return _file(assets.safe_join(HTML_DIR, name))
 
 
-async def browse_flows_app(request: web.Request) -> web.Response:
+def _installed_app(request: web.Request, name: str) -> Path | None:
+    """The folder of the installed app ``name``, or None."""
+    lookup = request.app.get(INSTALLED_APP)
+    return None if lookup is None else lookup(name)
+
+
+async def browse_flows_app(request: web.Request) -> web.StreamResponse:
+    """An installed browse-flows app always wins; without it, the built-in browser."""
+    directory = _installed_app(request, "browse-flows")
+    if directory is not None:
+        return _file(directory / "html" / "index.html")
     query = request.query_string
     raise web.HTTPFound(BROWSE_FLOWS_PAGE + (f"?{query}" if query else ""))
+
+
+async def app_api_page(request: web.Request) -> web.FileResponse:
+    """``/app/<name>/api/``: the API explorer over the app's own ``api.yml``."""
+    directory = _installed_app(request, request.match_info["name"])
+    if directory is None or not (directory / "api.yml").is_file():
+        raise web.HTTPNotFound(text="this app ships no API description")
+    return _file(HTML_DIR / "app-api.html")
+
+
+async def app_api_yml(request: web.Request) -> web.FileResponse:
+    directory = _installed_app(request, request.match_info["name"])
+    return _file(None if directory is None else directory / "api.yml")
+
+
+def _redirect_to(page: str) -> Callable[[web.Request], Any]:
+    async def redirect(request: web.Request) -> web.Response:
+        query = request.query_string
+        raise web.HTTPFound(page + (f"?{query}" if query else ""))
+
+    return redirect
 
 
 async def browse_flows(request: web.Request) -> web.Response:

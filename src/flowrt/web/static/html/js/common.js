@@ -48,7 +48,8 @@ var flowrt = (function ($) {
   /* The navigation bar, one list for every page: fills <nav id="flowrt-nav"> and marks
      the current page active, so a new page is added here once, not in each page. */
   var PAGES = [['index.html', 'Status'], ['agents.html', 'Agents'], ['metrics.html', 'Metrics'],
-    ['flows.html', 'Flows'], ['../api/', 'API']];
+    ['flows.html', 'Flows'], ['thresholds.html', 'Thresholds'], ['events.html', 'Events'],
+    ['../api/', 'API']];
 
   function navbar() {
     var current = window.location.pathname.split('/').pop() || 'index.html';
