@@ -25,9 +25,9 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from flowrt.config import ConfigError
-from flowrt.engine.flowspec import FlowSpecError
 from flowrt.engine.groups import GroupError
 from flowrt.engine.metric_query import QueryError, UnknownAgentError
+from flowrt.flowlang.errors import FlowSpecError
 
 log = logging.getLogger("flowrt.api")
 

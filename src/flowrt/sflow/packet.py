@@ -74,6 +74,8 @@ import struct
 from collections.abc import Callable, Sequence
 from functools import partial
 
+from flowrt.sflow.codegen import run_generated
+
 # sampled_header.header_protocol (sFlow v5 sampled_header, "header_protocol")
 HEADER_ETHERNET = 1
 HEADER_IPV4 = 11
@@ -622,8 +624,7 @@ def key_name(name: str, depth: int) -> str:
 
 
 def _compile(name: str, src: str) -> Callable:
-    env: dict[str, object] = dict(globals())
-    exec(compile(src, f"<packet {name}>", "exec"), env)
+    env: dict[str, object] = run_generated(src, "packet", name, dict(globals()))
     return env[name]  # type: ignore[return-value]
 
 

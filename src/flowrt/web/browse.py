@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flowrt.engine.core import Engine
-from flowrt.engine.flowspec import FlowSpecError
+from flowrt.flowlang.errors import FlowSpecError
 
 FLOW_PREFIX = "flowrt_browse_"
 SEPARATOR = "_SEP_"
