@@ -333,7 +333,7 @@ class FlowEngine:
             return
         shapes[shape] = now
         seen = self._records
-        for record in view.sample.records:  # type: ignore[attr-defined]
+        for record in view.sample.records:
             seen[record.__class__] = now
 
     def _source(self, agent: str, code: int) -> tuple[str, str]:

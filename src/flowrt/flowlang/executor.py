@@ -110,7 +110,7 @@ def compile_value(expr: str | Value, lookups: KeyLookups | None = None) -> Value
         def extract(view: SampleView) -> float | None:
             number = view.get(name)
             if number.__class__ is int or number.__class__ is float:
-                return number  # type: ignore[return-value]
+                return number
             return as_number(number)
 
     else:

@@ -32,7 +32,7 @@ def plain_key(name: str) -> KeyFn:
     def key(view: SampleView) -> str | None:
         value = view.get(name)
         if value is None or value.__class__ is str:
-            return value  # type: ignore[return-value]
+            return value
         return as_text(value)
 
     key.__name__ = f"key_{name}"
