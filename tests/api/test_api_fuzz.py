@@ -34,8 +34,8 @@ from hypothesis import strategies as st
 from conftest import udp_payloads
 from flowrt.api.errors import MAX_MESSAGE_CHARS
 from flowrt.engine.core import Engine
-from flowrt.engine.flowspec import FlowSpecError
 from flowrt.export import prometheus
+from flowrt.flowlang.errors import FlowSpecError
 from flowrt.web import routes as web_routes
 from flowrt.web.openapi import ENDPOINTS, JSON, TEXT, Endpoint
 from integration.traffic import Agent, Conversation

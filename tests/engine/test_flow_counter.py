@@ -9,10 +9,10 @@ import pytest
 from conftest import sflow_captures, udp_payloads
 from flowrt.engine.flowlog import FlowLog
 from flowrt.engine.flows import Flow, scale_value
-from flowrt.engine.flowspec import FlowSpec
 from flowrt.engine.groups import Lookups
-from flowrt.engine.sampleview import FlowSampleView
 from flowrt.engine.topn import SUM
+from flowrt.flowlang.sampleview import FlowSampleView
+from flowrt.flowlang.spec import FlowSpec
 from flowrt.sflow import DecodeError, DiscardSample, FlowSample, decode_datagram
 
 SPECS = [

@@ -10,8 +10,8 @@ import pytest
 
 from conftest import SFLOW_TESTDATA, expected
 from flowrt.engine.flows import FlowEngine
-from flowrt.engine.flowspec import FlowSpecError
 from flowrt.engine.groups import Lookups
+from flowrt.flowlang.errors import FlowSpecError
 from flowrt.sflow import (
     Datagram,
     DiscardSample,

@@ -14,9 +14,9 @@ import struct
 import pytest
 
 from flowrt.engine.flows import FlowEngine
-from flowrt.engine.flowspec import FlowSpecError
 from flowrt.engine.groups import Lookups
 from flowrt.engine.topn import MAX_DISTINCT, DistinctCounter, KindFlowTable, aggregate
+from flowrt.flowlang.errors import FlowSpecError
 from flowrt.sflow import Datagram, FlowSample, decode_datagram, encode_datagram
 from flowrt.sflow.records.flow import SampledHeader
 

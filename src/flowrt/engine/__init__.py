@@ -13,12 +13,12 @@ edges.
 
 from flowrt.engine.agents import AgentTable, datasource_name
 from flowrt.engine.core import Engine, IngestCounters
-from flowrt.engine.flowspec import FlowSpecError
 from flowrt.engine.groups import GroupError
 from flowrt.engine.metric_query import MetricPoint, QueryError, UnknownAgentError
 from flowrt.engine.metrics import MetricStore
 from flowrt.engine.thresholds import ThresholdError
 from flowrt.engine.topology import TopologyError
+from flowrt.flowlang.errors import FlowSpecError
 
 INPUT_ERRORS: tuple[type[ValueError], ...] = (
     FlowSpecError, GroupError, QueryError, ThresholdError, TopologyError,

@@ -4,11 +4,12 @@
 source (agent + sFlow-RT data source name), a :class:`~flowrt.engine.topn.FlowTable` of
 smoothed per-second rates. Per sample (the hot path):
 
-1. one :class:`~flowrt.engine.sampleview.FlowSampleView` is built and shared by all
-   definitions, so a header is located once;
-2. each definition's generated ``counter`` (:func:`compile_counter`: straight-line code
-   made at ``setFlow`` time, equal to counting over the compiled ``extract``; the test
-   ``tests/engine/test_flow_counter.py`` holds that generic path as its oracle)
+1. one :class:`~flowrt.flowlang.sampleview.FlowSampleView` is built and shared by all
+   definitions, so a header is located once (and parsed by no definition again);
+2. each definition's generated ``counter`` (:func:`compile_counter`: the flow language's
+   reference executor, :func:`flowrt.flowlang.executor.generate_counter`, makes the
+   filter/key/value part from the definition's IR, this module adds the table update;
+   the test ``tests/engine/test_flow_counter.py`` holds the closure form as its oracle)
    filters and keys the sample (filters run first, so a failing filter costs only its
    own keys);
 3. the value is scaled by the sampling rate and added to the table of the sample's data
@@ -65,13 +66,9 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from flowrt.engine.agents import datasource_name
-from flowrt.engine.filters import compile_filter
 from flowrt.engine.flowlog import FlowLog, FlowTracker
-from flowrt.engine.flowspec import CompiledFlow, DictSampleView, FlowSpec, FlowSpecError
 from flowrt.engine.groups import Lookups
-from flowrt.engine.keyfuncs import KEY_NAME, VALUE_KINDS, ValueExpr, as_number, as_text
 from flowrt.engine.metric_query import MetricPoint, Selection, age_ms
-from flowrt.engine.sampleview import FlowSampleView, key_getter, record_keys, shape_keys
 from flowrt.engine.topn import (
     AVG,
     COUNT,
@@ -83,6 +80,11 @@ from flowrt.engine.topn import (
     make_table,
 )  # fmt: skip
 from flowrt.engine.topology import CORE, EDGE
+from flowrt.flowlang.errors import FlowSpecError
+from flowrt.flowlang.executor import CompiledFlow, ValueExpr, compile_filter, generate_counter
+from flowrt.flowlang.sampleview import FlowSampleView, record_keys, shape_keys
+from flowrt.flowlang.spec import FlowSpec
+from flowrt.flowlang.view import DictSampleView
 from flowrt.sflow.model import DiscardSample, FlowSample
 
 WatchCallback = Callable[[str, str, str, str, float, "tuple[float, ...] | None", float], None]
@@ -172,7 +174,7 @@ class Flow:
     )  # fmt: skip
 
     def __init__(self, spec: FlowSpec, lookups: Lookups, flow_log: FlowLog) -> None:
-        compiled = CompiledFlow(spec, lookups)
+        compiled = CompiledFlow(spec.ir, lookups)
         self.value_kind = compiled.value_expr.kind
         self.spec = spec
         self.name = spec.name
@@ -227,99 +229,36 @@ def compile_counter(flow: Flow) -> Counter:
     """``counter(view, source, now)``: count one sample, as one generated function.
 
     Flow definitions are few and samples many, so at ``setFlow`` time each definition
-    becomes straight-line code (as the packet extractors are): plain keys and values call
-    the header extractor on the view's header and layers directly (no per-view cache, no
-    closure per key), keys are joined inline, and the table update follows in the same
-    function. Filters and key-function expressions keep their compiled closures. The
-    result always equals the generic path's (``flow.extract``, :func:`scale_value`,
-    ``flow.slots.scale``): ``tests/engine/test_flow_counter.py`` checks them side by side.
+    becomes straight-line code: the flow language's executor generates the filter, keys
+    and values from the IR (:func:`~flowrt.flowlang.executor.generate_counter`), and the
+    table update follows in the same function: the value scaled by the sampling rate
+    (:func:`scale_value`, ``flow.slots.scale``), the table of the data source, the flow
+    log and the threshold watcher. The result always equals the generic path's
+    (``flow.extract`` + :func:`scale_value`): ``tests/engine/test_flow_counter.py``
+    checks them side by side.
     """
-    compiled, spec = flow.compiled, flow.spec
-    env: dict[str, Any] = {
-        "_as_text": as_text, "_as_number": as_number, "_flow": flow, "_flt": compiled.filter,
-        "_tables": flow.tables, "_fs": spec.fs,
-    }
-    lines = ["def counter(view, source, now):"]
-    body: list[str] = []
-    if compiled.filter is not None:
-        body += ["if not _flt(view):", "    return"]
-    uses_header = False
-
-    def fetch(var: str, name: str) -> None:
-        """Lines that set ``var`` to ``view.get(name)`` without the view's cache."""
-        nonlocal uses_header
-        extract, resolve = key_getter(name)
-        env[f"_R_{var}"] = resolve
-        if extract is None:
-            body.append(f"{var} = _R_{var}(view)")
-            return
-        uses_header = True
-        env[f"_X_{var}"] = extract
-        body.append(f"{var} = _X_{var}(h, L) if h is not None else _R_{var}(view)")
-
-    parts = []
-    for i, (text, key_fn) in enumerate(zip(spec.keys, compiled.key_fns, strict=True)):
-        var = f"k{i}"
-        if KEY_NAME.fullmatch(text):
-            fetch(var, text)
-            body += [f"if {var} is None:", "    return", f"if {var}.__class__ is not str:",
-                     f"    {var} = _as_text({var})"]
-        else:
-            env[f"_K_{var}"] = key_fn
-            body += [f"{var} = _K_{var}(view)", f"if {var} is None:", "    return"]
-        parts.append(var)
-    key = " + _fs + ".join(parts) if parts else "''"
-    value_expr = compiled.value_expr
-    kind, _, value_name = value_expr.expression.partition(":")
-    if kind not in VALUE_KINDS or not value_name:
-        value_name = value_expr.expression
-    if flow.value_kind != SUM:  # avg/max/min/count: the compiled extractor, kind's input
-        env.update(_V=value_expr.extract, _scale_value=scale_value, _vkind=flow.value_kind)
-        body += ["v = _V(view)", "if v is None:", "    return",
-                 "v = _scale_value(_vkind, v, view.sampling_rate)"]
-    elif value_name == "frames":
-        body.append("v = view.sampling_rate")
+    env: dict[str, Any] = {"_flow": flow, "_tables": flow.tables}
+    if flow.value_kind == SUM:
+        tail = ["v = v * view.sampling_rate"]
     else:
-        if value_name == "bytes":
-            env["_R_bytes"] = key_getter("bytes")[1]
-            body += ["s = view.sampled", "v = s.frame_length if s is not None else _R_bytes(view)"]
-        elif KEY_NAME.fullmatch(value_name):
-            fetch("v", value_name)
-        else:
-            env["_V"] = value_expr.extract
-            body.append("v = _V(view)")
-        body += ["if v.__class__ is not int and v.__class__ is not float:",
-                 "    v = _as_number(v)", "    if v is None:", "        return",
-                 "v = v * view.sampling_rate"]
-    if compiled.values_exprs:
-        env["_values"] = tuple(expr.extract for expr in compiled.values_exprs)
-        env["_scale"] = flow.slots.scale  # type: ignore[union-attr]
-        defaults = compiled.values_defaults()
-        if all(default == 0.0 for default in defaults):
-            body.append("values = _scale(tuple([0.0 if (x := fn(view)) is None else x"
-                        " for fn in _values]), view.sampling_rate)")
-        else:
-            env["_values_d"] = tuple(zip(env["_values"], defaults, strict=True))
-            body.append("values = _scale(tuple([d if (x := fn(view)) is None else x"
-                        " for fn, d in _values_d]), view.sampling_rate)")
-    else:
-        body.append("values = None")
-    body += [
+        env.update(_scale_value=scale_value, _vkind=flow.value_kind)
+        tail = ["v = _scale_value(_vkind, v, view.sampling_rate)"]
+    if flow.slots is not None:
+        env["_scale"] = flow.slots.scale
+        tail.append("values = _scale(values, view.sampling_rate)")
+    tail += [
         "table = _tables.get(source) or _flow.new_table(source)",
         "if table is None:",
         "    return",
-        f"key = {key}",
         "table.add(key, v, values, now)",
         "if _flow.tracker is not None:",
         "    _flow.tracker.observe(source[0], source[1], key, v, values, now)",
         "if _flow.watcher is not None:",
         "    _flow.notify(table, source, key, now)",
     ]
-    if uses_header:
-        lines += ["    h = view.header", "    L = view._layers"]
-    lines += [f"    {line}" for line in body]
-    exec(compile("\n".join(lines), f"<flow {spec.name}>", "exec"), env)
-    return env["counter"]  # type: ignore[no-any-return]
+    return generate_counter(
+        flow.compiled, name=flow.name, params=("source", "now"), tail=tail, env=env
+    )
 
 
 class FlowEngine:
@@ -394,7 +333,7 @@ class FlowEngine:
             return
         shapes[shape] = now
         seen = self._records
-        for record in view.sample.records:  # type: ignore[attr-defined]
+        for record in view.sample.records:
             seen[record.__class__] = now
 
     def _source(self, agent: str, code: int) -> tuple[str, str]:

@@ -17,13 +17,11 @@ masked, as most router CLIs do; a bare address is a /32 (or /128).
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Mapping
 
 from flowrt.engine.topology import TopologyStore
+from flowrt.flowlang.lookups import IPV4_BITS, IPV6_BITS, parse_address
 
-IPV4_BITS = 32
-IPV6_BITS = 128
 MAX_GROUP_ENTRIES = 100_000
 """Cap on CIDRs in one group set (memory bound for REST-supplied data)."""
 MAX_MAP_ENTRIES = 100_000
@@ -32,27 +30,6 @@ MAX_MAP_ENTRIES = 100_000
 
 class GroupError(ValueError):
     """A group set or map definition that cannot be used; the message names the bad item."""
-
-
-def parse_address(text: str) -> tuple[int, int] | None:
-    """``(bits, integer)`` for an IPv4/IPv6 address string, or None if it is not one.
-
-    ``inet_pton`` is strict (no ``10.1`` shorthand) and several times faster than
-    ``ipaddress.ip_address``, which matters because this runs per sample.
-    """
-    try:
-        if ":" in text:
-            return IPV6_BITS, int.from_bytes(socket.inet_pton(socket.AF_INET6, text))
-        return IPV4_BITS, int.from_bytes(socket.inet_pton(socket.AF_INET, text))
-    except (OSError, ValueError, TypeError):
-        return None
-
-
-def format_address(bits: int, value: int) -> str:
-    """The canonical text of an address integer (compressed form for IPv6)."""
-    if bits == IPV4_BITS:
-        return socket.inet_ntop(socket.AF_INET, value.to_bytes(4))
-    return socket.inet_ntop(socket.AF_INET6, value.to_bytes(16))
 
 
 def _parse_cidr(label: str, text: object) -> tuple[int, int, int]:
@@ -150,7 +127,9 @@ class ValueMap:
 class Lookups:
     """The registry of named group sets and maps that compiled key functions consult.
 
-    One instance belongs to the engine; flows compiled against it see later changes.
+    One instance belongs to the engine; flows compiled against it see later changes. It
+    is the engine's implementation of the flow language's
+    :class:`~flowrt.flowlang.lookups.KeyLookups` protocol.
     """
 
     def __init__(self) -> None:

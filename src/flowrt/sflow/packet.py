@@ -75,6 +75,8 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
+from flowrt.sflow.codegen import run_generated
+
 # sampled_header.header_protocol (sFlow v5 sampled_header, "header_protocol")
 HEADER_ETHERNET = 1
 HEADER_IPV4 = 11
@@ -624,8 +626,7 @@ def key_name(name: str, depth: int) -> str:
 
 
 def _compile(name: str, src: str) -> Callable[..., Any]:
-    env: dict[str, object] = dict(globals())
-    exec(compile(src, f"<packet {name}>", "exec"), env)
+    env: dict[str, object] = run_generated(src, "packet", name, dict(globals()))
     return env[name]  # type: ignore[return-value]
 
 

@@ -23,6 +23,7 @@ import typing
 from collections.abc import Callable
 from typing import Annotated, Any
 
+from flowrt.sflow.codegen import run_generated
 from flowrt.sflow.errors import DecodeError
 
 _U32 = struct.Struct(">I")
@@ -323,7 +324,7 @@ class Codec:
             f"def decode_at(buf, off, end):\n    {lines}\n    return cls({args}), off\n"
             f"def decode(buf, off, end):\n    {lines}\n    return cls({args})\n"
         )
-        exec(compile(src, f"<codec {name}>", "exec"), env)
+        run_generated(src, "codec", name, env)
         return env["decode_at"], env["decode"]
 
     def encode(self, record: Any) -> bytes:

@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from flowrt.engine.filters import FilterError
-from flowrt.engine.flowspec import (
-    CompiledFlow,
-    DictSampleView,
-    FlowSpec,
-    FlowSpecError,
-    split_keys,
-)
 from flowrt.engine.groups import Lookups
+from flowrt.flowlang.errors import FilterError, FlowSpecError
+from flowrt.flowlang.executor import CompiledFlow
+from flowrt.flowlang.spec import FlowSpec, split_keys
+from flowrt.flowlang.view import DictSampleView
 
 TCP = DictSampleView(
     ipsource="10.0.0.1",
@@ -118,13 +114,13 @@ def test_keys_split_honours_escapes_and_brackets() -> None:
 
 def test_compile_errors_surface_as_flowspec_errors() -> None:
     with pytest.raises(FlowSpecError, match="unknown key function"):
-        CompiledFlow(FlowSpec.from_json("f", {"keys": "bogus:x", "value": "bytes"}))
+        CompiledFlow(FlowSpec.from_json("f", {"keys": "bogus:x", "value": "bytes"}).ir)
     with pytest.raises(FilterError, match="column"):
-        CompiledFlow(FlowSpec.from_json("f", {"value": "bytes", "filter": "a=1&"}))
+        CompiledFlow(FlowSpec.from_json("f", {"value": "bytes", "filter": "a=1&"}).ir)
 
 
 def compiled(**body: object) -> CompiledFlow:
-    return CompiledFlow(FlowSpec.from_json("f", body), Lookups())
+    return CompiledFlow(FlowSpec.from_json("f", body).ir, Lookups())
 
 
 def test_extract_joins_keys_with_fs() -> None:
@@ -157,7 +153,7 @@ def test_missing_value_skips_and_missing_values_count_as_zero() -> None:
 def test_group_keys_use_the_shared_lookups() -> None:
     lookups = Lookups()
     flow = CompiledFlow(
-        FlowSpec.from_json("g", {"keys": "group:ipsource:site", "value": "bytes"}), lookups
+        FlowSpec.from_json("g", {"keys": "group:ipsource:site", "value": "bytes"}).ir, lookups
     )
     assert flow.extract(TCP) is None  # group set not defined yet
     lookups.set_groups("site", {"lan": ["10.0.0.0/24"]})

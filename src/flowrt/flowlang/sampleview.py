@@ -37,6 +37,7 @@ not public:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from flowrt.sflow import packet
 from flowrt.sflow.drops import reason_name
@@ -81,13 +82,13 @@ class FlowSampleView:
 
     __slots__ = ("_cache", "_layers", "agent", "header", "sample", "sampled", "sampling_rate")
 
-    def __init__(self, agent: str, sample: object) -> None:
+    def __init__(self, agent: str, sample: FlowSample | DiscardSample) -> None:
         # Built once per flow sample even when no flow is defined (every sample's shape
         # is noted for /flowkeys/json), so it does the least it can: module-level names,
         # no getattr with a default, and the key cache is made on the first ``get``.
         self.agent = agent
         self.sample = sample
-        records = sample.records  # type: ignore[attr-defined]
+        records = sample.records
         sampled = None
         if records and records[0].__class__ is SampledHeader:  # what agents send first
             sampled = records[0]
@@ -104,9 +105,7 @@ class FlowSampleView:
             header = self.header = sampled.header
             self._layers = _locate(sampled.protocol, header)
         self.sampling_rate: int = (
-            sample.sampling_rate  # type: ignore[attr-defined]
-            if sample.__class__ is FlowSample
-            else getattr(sample, "sampling_rate", 1)
+            sample.sampling_rate if isinstance(sample, FlowSample) else 1
         ) or 1
         self._cache: dict[str, Value] | None = None
 
@@ -119,7 +118,7 @@ class FlowSampleView:
         if value is _MISSING:
             resolve = _RESOLVERS.get(name) or resolver(name)
             value = cache[name] = resolve(self)
-        return value  # type: ignore[return-value]
+        return value  # type: ignore[return-value]  # not _MISSING once resolved
 
     def layers(self) -> packet.Layers | None:
         """The header's protocol layers (located when the view was built), or None."""
@@ -130,9 +129,9 @@ class FlowSampleView:
         layers = self._layers
         return "" if layers is None else layers[0]
 
-    def record(self, cls: type) -> object | None:
+    def record(self, cls: type) -> Any:
         """The sample's first record of class ``cls``."""
-        for rec in self.sample.records:  # type: ignore[attr-defined]
+        for rec in self.sample.records:
             if rec.__class__ is cls:
                 return rec
         return None
@@ -154,9 +153,9 @@ def _header_resolver(extract: packet.Extractor, fallback: Resolver | None) -> Re
     return resolve
 
 
-def _record_field(cls: type, get: Callable[[object], Value]) -> Resolver:
+def _record_field(cls: type, get: Callable[[Any], Value]) -> Resolver:
     def resolve(view: FlowSampleView) -> Value:
-        for rec in view.sample.records:  # type: ignore[attr-defined]
+        for rec in view.sample.records:
             if rec.__class__ is cls:
                 return get(rec)
         return None
@@ -187,7 +186,7 @@ def _bytes(view: FlowSampleView) -> Value:
     for cls in (SampledEthernet, SampledIPv4, SampledIPv6):
         rec = view.record(cls)
         if rec is not None:
-            return rec.length  # type: ignore[attr-defined]
+            return rec.length  # type: ignore[no-any-return]
     return None
 
 
@@ -198,13 +197,13 @@ def _stripped(view: FlowSampleView) -> Value:
 
 def _direction(view: FlowSampleView) -> Value:
     sample = view.sample
-    if sample.source_id_type != DS_IFINDEX:  # type: ignore[attr-defined]
+    if sample.source_id_type != DS_IFINDEX:
         return None
-    index = sample.source_id_index  # type: ignore[attr-defined]
-    if sample.__class__ is DiscardSample:
-        inp, out = sample.input_ifindex, sample.output_ifindex  # type: ignore[attr-defined]
+    index = sample.source_id_index
+    if isinstance(sample, DiscardSample):
+        inp, out = sample.input_ifindex, sample.output_ifindex
     else:
-        inp, out = sample.input_value, sample.output_value  # type: ignore[attr-defined]
+        inp, out = sample.input_value, sample.output_value
     if index == inp:
         return "ingress"
     if index == out:
@@ -214,20 +213,20 @@ def _direction(view: FlowSampleView) -> Value:
 
 def _reason(view: FlowSampleView) -> Value:
     sample = view.sample
-    if sample.__class__ is DiscardSample:
-        code = sample.reason  # type: ignore[attr-defined]
-    elif getattr(sample, "output_format", None) == IF_DISCARDED:
-        code = sample.output_value  # type: ignore[attr-defined]
+    if isinstance(sample, DiscardSample):
+        code = sample.reason
+    elif sample.output_format == IF_DISCARDED:
+        code = sample.output_value
     else:
         return None
     return reason_name(code) or str(code)
 
 
-def _l4_field(proto: int, get: Callable[[object], Value]) -> Resolver:
+def _l4_field(proto: int, get: Callable[[Any], Value]) -> Resolver:
     """A port or flag of a sampled_ipv4/ipv6 record whose protocol is ``proto``."""
 
     def resolve(view: FlowSampleView) -> Value:
-        for rec in view.sample.records:  # type: ignore[attr-defined]
+        for rec in view.sample.records:
             if rec.__class__ in _IP_RECORDS:
                 return get(rec) if rec.protocol == proto else None
         return None
@@ -259,7 +258,7 @@ CONTEXT: dict[str, Resolver] = {
 """Keys of the sample itself (not of its packet or extended records)."""
 
 # Extended records: key -> (record class, field getter)
-RECORD_KEYS: dict[str, tuple[type, Callable[[object], Value]]] = {
+RECORD_KEYS: dict[str, tuple[type, Callable[[Any], Value]]] = {
     "vlansource": (ExtendedSwitch, lambda r: r.src_vlan),
     "vlandestination": (ExtendedSwitch, lambda r: r.dst_vlan),
     "prioritysource": (ExtendedSwitch, lambda r: r.src_priority),

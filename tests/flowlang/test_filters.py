@@ -6,9 +6,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from flowrt.engine.filters import MAX_FILTER_LENGTH, FilterError, compile_filter
-from flowrt.engine.flowspec import DictSampleView
 from flowrt.engine.groups import Lookups
+from flowrt.flowlang.errors import FilterError
+from flowrt.flowlang.executor import compile_filter
+from flowrt.flowlang.filters import MAX_FILTER_LENGTH
+from flowrt.flowlang.view import DictSampleView
 
 TCP = DictSampleView(
     ipsource="10.0.0.1",

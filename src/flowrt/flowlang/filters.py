@@ -1,4 +1,4 @@
-"""The flow filter language (§2.3), compiled once into a per-sample predicate.
+"""The flow filter language (text → IR): :class:`Compare`, :class:`And`, :class:`Or`.
 
 Grammar (whitespace around tokens is ignored)::
 
@@ -14,7 +14,7 @@ Grammar (whitespace around tokens is ignored)::
 ``value`` is text; the bare word ``null`` means "key missing" (``vxlanvni=null``), while
 ``'null'`` is the four letters. A list means any-of: ``ipprotocol=1,6,17``.
 
-Decisions where the digest is UNCERTAIN (each covered by a test):
+Decisions where sFlow-RT's documentation is unclear (each covered by a test):
 
 - ``~`` patterns must match the *whole* value (Java ``String.matches``, which sFlow-RT's
   JVM heritage and examples such as ``tcpflags~.......1.`` imply), Python ``re`` syntax.
@@ -26,29 +26,25 @@ Decisions where the digest is UNCERTAIN (each covered by a test):
   together so ``(a|b)``, ``[,|]`` and ``{1,3}`` need no quoting.
 - Single quotes make a token literal up to the next unescaped quote.
 - Booleans are the text ``true``/``false`` that boolean key functions produce.
+
+Every regex is compiled here, so a bad pattern is a :class:`FilterError` with its
+position, and executors can trust the tree.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from typing import TYPE_CHECKING
 
-from flowrt.engine.flowspec import FlowSpecError
-from flowrt.engine.keyfuncs import KEY_NAME, KeyFn, as_text, compile_key, unescape
-
-if TYPE_CHECKING:
-    from flowrt.engine.flowspec import SampleView
-    from flowrt.engine.groups import Lookups
-
-Predicate = Callable[["SampleView"], bool]
+from flowrt.flowlang.errors import FilterError, FlowSpecError
+from flowrt.flowlang.ir import NULL, And, Compare, Filter, Or
+from flowrt.flowlang.keys import parse_key
 
 MAX_FILTER_LENGTH = 65_536
 """Long address lists are legitimate (ddos-protect style), megabytes are not."""
 MAX_NESTING = 32
 MAX_PATTERN_LENGTH = 1024
-NULL = "null"
 OPERATORS = ("!=", "!~", "=", "~")
+"""Longest first, as the scanner tries them."""
 KEY_END = frozenset("=!~&|()")
 VALUE_END = frozenset(",&|)")
 WORD_CONNECTIVE = re.compile(r"\s(?:and|or)\s+[\w.:\[\]-]+\s*!?[=~]", re.IGNORECASE)
@@ -56,38 +52,34 @@ WORD_CONNECTIVE = re.compile(r"\s(?:and|or)\s+[\w.:\[\]-]+\s*!?[=~]", re.IGNOREC
 REGEX_OPEN = {"(": ")", "[": "]", "{": "}"}
 
 
-class FilterError(FlowSpecError):
-    """A filter that cannot be compiled; ``position`` is the 0-based offset of the problem."""
-
-    def __init__(self, message: str, position: int) -> None:
-        super().__init__(f"{message} at column {position + 1}")
-        self.position = position
-
-
-def always(_view: SampleView) -> bool:
-    """The predicate of an empty filter."""
-    return True
-
-
-def compile_filter(text: str, lookups: Lookups | None = None) -> Predicate:
-    """Compile filter ``text``; FilterError says what was expected and where."""
+def parse_filter(text: str) -> Filter | None:
+    """Parse filter ``text`` (None when blank); FilterError says what was expected and where."""
     if not isinstance(text, str):
         raise FilterError("filter must be a string", 0)
     if len(text) > MAX_FILTER_LENGTH:
         raise FilterError(f"filter longer than {MAX_FILTER_LENGTH} characters", 0)
     if not text.strip():
-        return always
-    return _Parser(text, lookups).parse()
+        return None
+    return _Parser(text).parse()
+
+
+def _joined(cls: type[And] | type[Or], parts: list[Filter]) -> Filter:
+    """One node for ``parts`` joined by ``cls``, flattening nested nodes of the same kind."""
+    if len(parts) == 1:
+        return parts[0]
+    flat: list[Filter] = []
+    for part in parts:
+        flat += part.parts if isinstance(part, cls) else (part,)
+    return cls(tuple(flat))
 
 
 class _Parser:
-    """Recursive descent over the filter text, building closures as it goes."""
+    """Recursive descent over the filter text, building the tree as it goes."""
 
-    def __init__(self, text: str, lookups: Lookups | None) -> None:
+    def __init__(self, text: str) -> None:
         self.text = text
         self.pos = 0
         self.depth = 0
-        self.lookups = lookups
 
     # --- scanning helpers --------------------------------------------------------------------
     def peek(self) -> str:
@@ -117,44 +109,44 @@ class _Parser:
         raise self.error("unterminated quote", start)
 
     # --- grammar -----------------------------------------------------------------------------
-    def parse(self) -> Predicate:
-        predicate = self.or_()
+    def parse(self) -> Filter:
+        node = self.or_()
         if self.peek():
             raise self.error(f"unexpected {self.text[self.pos]!r}")
-        return predicate
+        return node
 
-    def or_(self) -> Predicate:
-        predicate = self.and_()
+    def or_(self) -> Filter:
+        parts = [self.and_()]
         while self.peek() == "|":
             self.pos += 1
-            predicate = _either(predicate, self.and_())
-        return predicate
+            parts.append(self.and_())
+        return _joined(Or, parts)
 
-    def and_(self) -> Predicate:
-        predicate = self.factor()
+    def and_(self) -> Filter:
+        parts = [self.factor()]
         while self.peek() == "&":
             self.pos += 1
-            predicate = _both(predicate, self.factor())
-        return predicate
+            parts.append(self.factor())
+        return _joined(And, parts)
 
-    def factor(self) -> Predicate:
+    def factor(self) -> Filter:
         char = self.peek()
         if char == "(":
             if self.depth >= MAX_NESTING:
                 raise self.error(f"parentheses nested more than {MAX_NESTING} deep")
             self.depth += 1
             self.pos += 1
-            predicate = self.or_()
+            node = self.or_()
             if self.peek() != ")":
                 raise self.error("expected ')'")
             self.pos += 1
             self.depth -= 1
-            return predicate
+            return node
         if char in ("", "&", "|", ")"):
             raise self.error("expected a comparison such as ipprotocol=6")
         return self.comparison()
 
-    def comparison(self) -> Predicate:
+    def comparison(self) -> Compare:
         key_start = self.pos
         key_text = self.key()
         if "<" in key_text or ">" in key_text:
@@ -163,7 +155,7 @@ class _Parser:
                 "'<' and '>' are not operators; use range:<key>:<lo>:<hi>=true", column
             )
         try:
-            key_fn = compile_key(key_text, self.lookups)
+            key = parse_key(key_text)
         except FlowSpecError as exc:
             raise self.error(str(exc), key_start) from None
         op_start = self.pos
@@ -178,12 +170,9 @@ class _Parser:
         while self.peek() == ",":
             self.pos += 1
             values.append(self.value(regex))
-        name = unescape(key_text) if KEY_NAME.fullmatch(unescape(key_text)) else None
         if regex:
-            predicate = _matches(key_fn, name, self.patterns(values))
-        else:
-            predicate = _equals(key_fn, name, values)
-        return _negate(predicate) if operator.startswith("!") else predicate
+            self.check_patterns(values)
+        return Compare(key, operator, tuple(value for value, _ in values))
 
     def key(self) -> str:
         """The left-hand side: raw text (escapes kept for the key-expression parser)."""
@@ -245,62 +234,13 @@ class _Parser:
                              " the value to match it", start)
         return (None if value == NULL else value), start
 
-    def patterns(self, values: list[tuple[str | None, int]]) -> list[re.Pattern[str] | None]:
-        compiled: list[re.Pattern[str] | None] = []
+    def check_patterns(self, values: list[tuple[str | None, int]]) -> None:
         for pattern, position in values:
             if pattern is None:
-                compiled.append(None)
                 continue
             if len(pattern) > MAX_PATTERN_LENGTH:
                 raise self.error(f"pattern longer than {MAX_PATTERN_LENGTH}", position)
             try:
-                compiled.append(re.compile(pattern))
+                re.compile(pattern)
             except re.error as exc:
                 raise self.error(f"bad pattern {pattern!r}: {exc.msg}", position) from None
-        return compiled
-
-
-# --- predicate builders ----------------------------------------------------------------------
-def _either(a: Predicate, b: Predicate) -> Predicate:
-    return lambda view: a(view) or b(view)
-
-
-def _both(a: Predicate, b: Predicate) -> Predicate:
-    return lambda view: a(view) and b(view)
-
-
-def _negate(a: Predicate) -> Predicate:
-    return lambda view: not a(view)
-
-
-def _equals(key_fn: KeyFn, name: str | None, values: list[tuple[str | None, int]]) -> Predicate:
-    wanted = frozenset(v for v, _ in values if v is not None)
-    want_null = any(v is None for v, _ in values)
-    if name is not None:  # plain key: read the view directly, skip the closure
-
-        def equals_key(view: SampleView) -> bool:
-            value = view.get(name)
-            if value is None:
-                return want_null
-            return (value if value.__class__ is str else as_text(value)) in wanted
-
-        return equals_key
-
-    def equals(view: SampleView) -> bool:
-        value = key_fn(view)
-        return want_null if value is None else value in wanted
-
-    return equals
-
-
-def _matches(key_fn: KeyFn, name: str | None, patterns: list[re.Pattern[str] | None]) -> Predicate:
-    regexes = tuple(p.fullmatch for p in patterns if p is not None)
-    want_null = any(p is None for p in patterns)
-
-    def matches(view: SampleView) -> bool:
-        value = key_fn(view)
-        if value is None:
-            return want_null
-        return any(match(value) is not None for match in regexes)
-
-    return matches

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from conftest import udp_payloads
-from flowrt.engine.sampleview import FlowSampleView, record_keys, shape_keys
+from flowrt.flowlang.sampleview import FlowSampleView, record_keys, shape_keys
 from flowrt.sflow import DiscardSample, FlowSample, decode_datagram
 from flowrt.sflow.packet import parse_header
 from flowrt.sflow.records.flow import ExtendedSwitch, SampledHeader

@@ -6,9 +6,11 @@ import re
 
 import pytest
 
-from flowrt.engine.flowspec import DictSampleView, FlowSpecError
 from flowrt.engine.groups import GroupError, GroupSet, Lookups, ValueMap
-from flowrt.engine.keyfuncs import compile_key, compile_value, uri_part
+from flowrt.flowlang.errors import FlowSpecError
+from flowrt.flowlang.executor import compile_key, compile_value
+from flowrt.flowlang.functions import uri_part
+from flowrt.flowlang.view import DictSampleView
 
 SAMPLE = DictSampleView(
     httpurl="http://localhost:8008/metrics/json",

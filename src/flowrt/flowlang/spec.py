@@ -1,57 +1,25 @@
-"""Flow definitions: the validated spec (``PUT /flow/{name}/json``) and its compiled form.
+"""Flow definitions as clients send them (``PUT /flow/{name}/json``), validated, and their IR.
 
-A :class:`FlowSpec` is what a client sent, checked and with sFlow-RT's defaults filled in
-(§2.1 of the API digest); ``to_json()`` is what ``GET /flow/{name}/json`` returns. A
-:class:`CompiledFlow` turns it, once at ``setFlow`` time, into closures that run per
-sample: filter predicate → key extractor → value extractor(s). Samples reach them as a
-:class:`SampleView`, so the engine can back the view with whatever the packet decoder
-produces without the flow code knowing.
+A :class:`FlowSpec` is what a client sent, checked and with sFlow-RT's defaults filled in;
+``to_json()`` is what ``GET /flow/{name}/json`` returns (the client's own expression
+text, not the canonical one). :func:`parse_flow` (also ``FlowSpec.ir``) parses its
+expressions into a :class:`~flowrt.flowlang.ir.FlowIR`, which executors run.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
-if TYPE_CHECKING:
-    from flowrt.engine.groups import Lookups
-    from flowrt.engine.keyfuncs import KeyFn, ValueExpr
+from flowrt.flowlang.errors import FlowSpecError
+from flowrt.flowlang.filters import parse_filter
+from flowrt.flowlang.ir import FlowIR
+from flowrt.flowlang.keys import parse_key, parse_value
 
-
-class FlowSpecError(ValueError):
-    """A flow definition (or one of its key/value expressions) that cannot be used."""
-
-
-class SampleView(Protocol):
-    """One flow (or discard) sample as flow definitions see it.
-
-    ``get`` returns the value of a flow key (§2.2 names: ``ipsource``, ``tcpflags``,
-    ``ipsource.1``, ``stack``, ``agent``, ``inputifindex``, ``bytes``, ``frames``, ...) or
-    None when the sample does not carry it. Values are text or numbers.
-    """
-
-    def get(self, name: str) -> str | int | float | None: ...
-
-
-class DictSampleView:
-    """A :class:`SampleView` over a plain dict: for tests and for replaying logged samples."""
-
-    __slots__ = ("fields",)
-
-    def __init__(self, fields: Mapping[str, str | int | float] | None = None, **kw: Any) -> None:
-        self.fields: dict[str, str | int | float] = dict(fields or {}, **kw)
-
-    def get(self, name: str) -> str | int | float | None:
-        return self.fields.get(name)
-
-    def __repr__(self) -> str:
-        return f"DictSampleView({self.fields!r})"
-
-
-# --- defaults and limits (§2.1) --------------------------------------------------------------
+# --- defaults and limits  --------------------------------------------------------------
 DEFAULT_N = 5
 MIN_N, MAX_N = 5, 20
 DEFAULT_T = 2.0
@@ -66,9 +34,6 @@ AGG_MODES = frozenset({"max", "sum", "edge", "core", "agent"})
 FLOW_NAME = re.compile(r"[A-Za-z0-9_\-]{1,128}")
 """Flow names become metric names and URL path segments; ``.`` would clash with
 ``<dataSource>.<name>`` in ``flowValue``."""
-
-ZERO_DEFAULT_KINDS = frozenset({"sum", "avg"})
-"""Value kinds whose missing per-sample value counts as 0 rather than being skipped."""
 
 ATTRIBUTES = (
     "keys", "value", "values", "filter", "n", "t", "dropped", "fs", "log", "flowStart",
@@ -248,77 +213,20 @@ class FlowSpec:
             out["ipfixCollectors"] = list(self.ipfix_collectors)
         return out
 
+    @property
+    def ir(self) -> FlowIR:
+        """The definition's expressions parsed (see :func:`parse_flow`)."""
+        return parse_flow(self)
 
-class CompiledFlow:
-    """A flow definition compiled into per-sample closures.
 
-    ``extract(view)`` does the whole per-sample job in one call: it returns ``(key, value,
-    values)`` or None when the sample does not count: the filter rejects it, any key is
-    null (wrap a key in ``null:<key>:<default>`` to count such samples), or the value is
-    missing or not a number. Missing ``sum``/``avg`` entries of ``values`` count as 0 so
-    the flow still counts; missing ``min``/``max``/``count`` entries are None (a 0 would be
-    a false minimum or a false distinct item) and the estimators skip them. Values are raw
-    per-sample numbers (``count:`` yields the item text): the engine scales sums by the
-    sampling rate (see ``value_expr.kind`` and ``values_exprs``).
-    """
-
-    __slots__ = ("extract", "filter", "key_fns", "spec", "value_expr", "values_exprs")
-
-    def __init__(self, spec: FlowSpec, lookups: Lookups | None = None) -> None:
-        # Imported here: keyfuncs and filters depend on FlowSpecError/SampleView above.
-        from flowrt.engine.filters import compile_filter
-        from flowrt.engine.groups import Lookups
-        from flowrt.engine.keyfuncs import compile_key, compile_value
-
-        lookups = lookups if lookups is not None else Lookups()
-        self.spec = spec
-        self.key_fns: tuple[KeyFn, ...] = tuple(compile_key(k, lookups) for k in spec.keys)
-        self.value_expr: ValueExpr = compile_value(spec.value, lookups)
-        self.values_exprs: tuple[ValueExpr, ...] = tuple(
-            compile_value(v, lookups) for v in spec.values
-        )
-        self.filter: Callable[[SampleView], bool] | None = (
-            compile_filter(spec.filter, lookups) if spec.filter else None
-        )
-        self.extract = self._build_extract()
-
-    def _build_extract(
-        self,
-    ) -> Callable[[SampleView], tuple[str, float, tuple[float, ...] | None] | None]:
-        key_fns, fs, flt = self.key_fns, self.spec.fs, self.filter
-        value_fn = self.value_expr.extract
-        values_fns = tuple(v.extract for v in self.values_exprs)
-        defaults = self.values_defaults()
-        single = key_fns[0] if len(key_fns) == 1 else None
-
-        def extract(view: SampleView) -> tuple[str, float, tuple[float, ...] | None] | None:
-            if flt is not None and not flt(view):
-                return None
-            if single is not None:
-                key = single(view)
-                if key is None:
-                    return None
-            else:
-                parts = []
-                for key_fn in key_fns:
-                    part = key_fn(view)
-                    if part is None:
-                        return None
-                    parts.append(part)
-                key = fs.join(parts)
-            value = value_fn(view)
-            if value is None:
-                return None
-            if not values_fns:
-                return key, value, None
-            extras = tuple(
-                default if (x := fn(view)) is None else x
-                for fn, default in zip(values_fns, defaults, strict=True)
-            )
-            return key, value, extras
-
-        return extract
-
-    def values_defaults(self) -> tuple[float | None, ...]:
-        """What a missing ``values`` entry counts as: 0.0 for sums/averages, else None."""
-        return tuple(0.0 if v.kind in ZERO_DEFAULT_KINDS else None for v in self.values_exprs)
+def parse_flow(spec: FlowSpec) -> FlowIR:
+    """Parse a definition's keys, value, values and filter (in that order) into its IR;
+    FlowSpecError (FilterError for the filter) names the first problem."""
+    return FlowIR(
+        keys=tuple(parse_key(key) for key in spec.keys),
+        value=parse_value(spec.value),
+        values=tuple(parse_value(value) for value in spec.values),
+        filter=parse_filter(spec.filter) if spec.filter else None,
+        fs=spec.fs,
+        dropped=spec.dropped,
+    )
