@@ -54,12 +54,14 @@ def _streams() -> list[SelfMetric]:
                    "agent (sub-agent) restarts seen in datagram sequence numbers and uptime",
                    "agents.totals.datagrams.restarts"),
     ]
-    for label, kind, words in (
-        ("Flow", "flow", "flow samples"),
-        ("Counter", "counter", "counter samples"),
-        ("Notification", "discard", "discard (dropped packet) samples"),
+    # Prometheus names say "poll" for counter samples (as sflow_analyzer_poll_samples
+    # does): promtool refuses the word "counter" in a metric name.
+    for label, kind, prom_kind, words in (
+        ("Flow", "flow", "flow", "flow samples"),
+        ("Counter", "counter", "poll", "counter (poll) samples"),
+        ("Notification", "discard", "discard", "discard (dropped packet) samples"),
     ):
-        prom = f"flowrt_{kind}_samples"
+        prom = f"flowrt_{prom_kind}_samples"
         out += [
             SelfMetric(f"sFlow{label}LostSamples", f"{prom}_lost_total",
                        f"{words} lost (per data source sequence gaps)",
@@ -70,7 +72,7 @@ def _streams() -> list[SelfMetric]:
             SelfMetric(f"sFlow{label}OutOfOrderSamples", f"{prom}_out_of_order_total",
                        f"{words} that arrived after a later one of their data source",
                        f"agents.totals.{kind}.out_of_order"),
-            SelfMetric(f"sFlow{label}SampleRestarts", f"flowrt_{kind}_sample_restarts_total",
+            SelfMetric(f"sFlow{label}SampleRestarts", f"flowrt_{prom_kind}_sample_restarts_total",
                        f"{words} sequence restarts (agent restarts, per data source)",
                        f"agents.totals.{kind}.restarts"),
         ]
@@ -88,8 +90,8 @@ SELF_METRICS: tuple[SelfMetric, ...] = (
                "bytes of sFlow datagrams received (duplicates excluded)", "counters.bytes"),
     SelfMetric("sFlowFlowSamples", "flowrt_flow_samples_total",
                "flow samples delivered to flows (duplicates excluded)", "counters.flow_samples"),
-    SelfMetric("sFlowCounterSamples", "flowrt_counter_samples_total",
-               "counter samples delivered to metrics (duplicates excluded)",
+    SelfMetric("sFlowCounterSamples", "flowrt_poll_samples_total",
+               "counter (poll) samples delivered to metrics (duplicates excluded)",
                "counters.counter_samples"),
     SelfMetric("sFlowDiscardSamples", "flowrt_discard_samples_total",
                "discard (dropped packet) samples delivered (duplicates excluded)",
