@@ -23,8 +23,9 @@ stream                fingerprint
 datagram              ``zlib.crc32`` of the whole UDP payload (the engine passes
                       it; :meth:`AgentTable.observe` falls back to ``uptime``)
 flow_sample           ``sample_pool``
-counters_sample       ``zlib.crc32`` of the decoded records' ``repr`` (a native
-                      port hashes the sample's bytes: only equality matters)
+counters_sample       a hash of the decoded records' field values
+                      (:func:`counter_fingerprint`; a native port hashes the
+                      sample's bytes: only equality matters)
 discard sample        ``zlib.crc32`` of the decoded sample's ``repr``
 ====================  ==========================================================
 
@@ -100,8 +101,10 @@ from __future__ import annotations
 
 import zlib
 from array import array
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields, is_dataclass
 from enum import Enum
+from operator import attrgetter
 from typing import Any, NamedTuple
 
 from flowrt.sflow.model import (
@@ -155,6 +158,9 @@ class Outcome(Enum):
     LATE = "late"
     STALE = "stale"
     RESTART = "restart"
+
+
+_IN_ORDER, _DUPLICATE, _RESTART = Outcome.IN_ORDER, Outcome.DUPLICATE, Outcome.RESTART
 
 
 def uptime_went_backwards(last: int, now: int) -> bool:
@@ -294,9 +300,29 @@ class SequenceTracker:
         return outcome
 
 
+_RECORD_READERS: dict[type, Callable[[Any], Any]] = {}
+
+
+def _record_reader(cls: type) -> Callable[[Any], Any]:
+    """All of a record class's fields in one call (``attrgetter`` over its fields)."""
+    reader = _RECORD_READERS.get(cls)
+    if reader is None:
+        names = [f.name for f in fields(cls)] if is_dataclass(cls) else []
+        reader = _RECORD_READERS[cls] = attrgetter(*names) if names else repr
+    return reader
+
+
 def counter_fingerprint(sample: CounterSample) -> int:
-    """A counters_sample's fingerprint: equal for byte-identical copies."""
-    return zlib.crc32(repr(sample.records).encode())
+    """A counters_sample's fingerprint: equal for byte-identical copies.
+
+    The hash of its records' field values (records with list fields fall back to a
+    CRC-32 of their ``repr``); only equality within one process matters.
+    """
+    records = sample.records
+    try:
+        return hash(tuple([_record_reader(r.__class__)(r) for r in records])) & _U32
+    except TypeError:  # a list among the fields
+        return zlib.crc32(repr(records).encode())
 
 
 def discard_fingerprint(sample: DiscardSample) -> int:
@@ -385,7 +411,7 @@ class DataSourceStats:
                 self._pool_span += (pool - self._pool_last) % POOL_WRAP
                 self._pool_last = pool
                 self._pool_samples += 1
-            return Outcome.IN_ORDER
+            return _IN_ORDER
         # everything else (the general path gives the same result for in-order too)
         outcome = flow.observe(seq, pool, uptime)
         if outcome is Outcome.DUPLICATE:
@@ -575,12 +601,12 @@ class AgentTable:
                 result = ds.add_flow(sample, uptime)  # type: ignore[arg-type]
             elif kind is CounterSample:
                 result = ds.add_counter(sample, uptime)  # type: ignore[arg-type]
-                if result is Outcome.RESTART:
+                if result is _RESTART:
                     restarted = restarted or []
                     restarted.append(sample)  # type: ignore[arg-type]
             else:
                 result = ds.add_discard(sample, uptime)  # type: ignore[arg-type]
-            if result is Outcome.DUPLICATE:
+            if result is _DUPLICATE:
                 duplicates = duplicates or []
                 duplicates.append(id(sample))
         for error in dgram.errors:

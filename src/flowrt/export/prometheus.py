@@ -270,8 +270,9 @@ def self_metric_families(engine: Engine) -> list[Metric]:
     for metric in SELF_METRICS:
         value = metric.read(engine)
         # prometheus_client adds _total to counter samples: give it the family's stem
+        family: GaugeMetricFamily | CounterMetricFamily
         if metric.kind == GAUGE:
-            family: Metric = GaugeMetricFamily(
+            family = GaugeMetricFamily(
                 metric.prometheus, metric.help, labels=[metric.label] if metric.label else None
             )
         else:
