@@ -26,7 +26,7 @@ import os
 import signal
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from aiohttp import web
@@ -34,7 +34,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from flowrt.api import create_app
 from flowrt.config import ConfigError, Properties
-from flowrt.engine import Engine
+from flowrt.engine import Engine, ReplayCounters
 from flowrt.export import prometheus
 from flowrt.logline import say_rt
 from flowrt.progress import Progress
@@ -177,7 +177,6 @@ class Server:
         self._tasks: list[asyncio.Task[None]] = []
         self._next_tick = 0.0
         self._reported_errors = 0
-        self._internal_errors = 0
         self._stopping = False
         self.scripts: ScriptHost | None = None
 
@@ -277,8 +276,8 @@ class Server:
         try:
             self.engine.ingest_datagram(payload, source, now)
         except Exception:
-            self._internal_errors += 1
-            if self._internal_errors <= INTERNAL_ERROR_LOG_LIMIT:
+            self.engine.counters.internal_errors += 1
+            if self.engine.counters.internal_errors <= INTERNAL_ERROR_LOG_LIMIT:
                 logging.getLogger("flowrt.server").exception(
                     "internal error ingesting a datagram from %s", source
                 )
@@ -314,11 +313,14 @@ class Server:
                         await asyncio.sleep(0)
                 now = clock.now()
                 self._ingest(datagram.payload, datagram.source, now)
+                if now >= self._next_tick:
+                    _copy_replay_stats(reader, self.engine.counters.replay)
                 self._tick_if_due(now)
                 count += 1
         except CaptureError as err:
             say(f"replay stopped: {err}")
         finally:
+            _copy_replay_stats(reader, self.engine.counters.replay)
             bar.close()
             reader.close()
             clock.set_rate(1.0)
@@ -334,8 +336,8 @@ class Server:
         try:
             self.engine.tick(now)
         except Exception:
-            self._internal_errors += 1
-            if self._internal_errors <= INTERNAL_ERROR_LOG_LIMIT:
+            self.engine.counters.internal_errors += 1
+            if self.engine.counters.internal_errors <= INTERNAL_ERROR_LOG_LIMIT:
                 logging.getLogger("flowrt.server").exception("internal error in engine tick")
 
     async def _tick_loop(self) -> None:
@@ -422,6 +424,12 @@ def _one_line_for_bad_requests(record: logging.LogRecord) -> bool:
         record.exc_text = None
         record.levelno, record.levelname = logging.WARNING, "WARNING"
     return True
+
+
+def _copy_replay_stats(reader: PcapReader, replay: ReplayCounters) -> None:
+    """Publish the reader's frame counts as the engine's replay self-metrics."""
+    for item in fields(ReplayCounters):
+        setattr(replay, item.name, getattr(reader.stats, item.name))
 
 
 def _file_size(name: str) -> int:

@@ -78,12 +78,14 @@ def dgram(seq: int, uptime: int, samples=(), sub_agent: int = 0) -> Datagram:
     return real(Datagram(AGENT, sub_agent, seq, uptime, list(samples)))
 
 
-# --- SequenceTracker ---------------------------------------------------------------
+# --- SequenceTracker: the rule of the agents module docstring ---------------------------
+# observe(seq, fingerprint, uptime): in these tests the fingerprint is the uptime, as
+# for a datagram stream without a payload checksum.
 
 
 def test_in_order_stream_has_no_loss():
     t = SequenceTracker()
-    outcomes = [t.observe(s, s * 1000) for s in range(5, 15)]
+    outcomes = [t.observe(s, s * 1000, s * 1000) for s in range(5, 15)]
     assert outcomes[0] is Outcome.FIRST and set(outcomes[1:]) == {Outcome.IN_ORDER}
     assert (t.received, t.lost, t.duplicates, t.out_of_order, t.restarts) == (10, 0, 0, 0, 0)
 
@@ -91,45 +93,129 @@ def test_in_order_stream_has_no_loss():
 def test_gap_counts_lost_and_late_arrival_becomes_out_of_order():
     t = SequenceTracker()
     for s in (1, 2, 5):
-        t.observe(s, s * 1000)
+        t.observe(s, s * 1000, s * 1000)
     assert t.lost == 2
-    assert t.observe(3, 3000) is Outcome.LATE
+    assert t.observe(3, 3000, 3000) is Outcome.LATE
     assert (t.lost, t.out_of_order) == (1, 1)
-    assert t.observe(3, 3000) is Outcome.DUPLICATE
-    assert t.observe(5, 5000) is Outcome.DUPLICATE
-    assert (t.received, t.lost, t.duplicates, t.out_of_order) == (6, 1, 2, 1)
+    assert t.observe(4, 4000, 4000) is Outcome.LATE
+    assert (t.received, t.lost, t.duplicates, t.out_of_order, t.restarts) == (5, 0, 0, 2, 0)
 
 
-def test_sequence_reset_is_a_restart_not_loss():
+def test_reordering_is_neither_loss_nor_duplicates():
+    """Pairs swapped all along: every swap is a gap filled by a late arrival (the very
+    first, 1 after 2, is from before the run began: stale, not a restart)."""
+    t = SequenceTracker()
+    order = [n for pair in zip(range(2, 201, 2), range(1, 200, 2), strict=True) for n in pair]
+    outcomes = [t.observe(n, n * 7, n * 10) for n in order]
+    assert outcomes[1] is Outcome.STALE and outcomes.count(Outcome.LATE) == 99
+    assert (t.received, t.lost, t.duplicates, t.restarts, t.out_of_order) == (200, 0, 0, 0, 100)
+
+
+def test_duplicate_same_number_same_fingerprint_is_dropped_and_not_received():
+    t = SequenceTracker()
+    for s in (1, 2, 5):
+        t.observe(s, s * 1000, s * 1000)
+    t.observe(3, 3000, 3000)  # late
+    assert t.observe(3, 3000, 3000) is Outcome.DUPLICATE  # a late one, again
+    assert t.observe(5, 5000, 5000) is Outcome.DUPLICATE  # the head, again
+    assert t.observe(1, 1000, 1000) is Outcome.DUPLICATE
+    assert (t.received, t.lost, t.duplicates, t.out_of_order, t.restarts) == (4, 1, 3, 1, 0)
+    assert t.last == 5
+
+
+def test_every_datagram_twice_counts_each_once():
+    t = SequenceTracker()
+    outcomes = [t.observe(n, n * 13, n * 1000) for n in range(1, 101) for _ in range(2)]
+    assert outcomes.count(Outcome.DUPLICATE) == 100
+    assert (t.received, t.lost, t.duplicates, t.out_of_order, t.restarts) == (100, 0, 100, 0, 0)
+
+
+def test_restart_after_a_long_run_is_a_restart_not_loss():
     t = SequenceTracker()
     for s in range(100, 110):
-        t.observe(s, 10_000_000 + s)
-    assert t.observe(1, 500) is Outcome.RESTART
-    assert t.observe(2, 1500) is Outcome.IN_ORDER
-    assert (t.lost, t.restarts, t.out_of_order) == (0, 1, 0)
+        t.observe(s, 10_000_000 + s, 10_000_000 + s)
+    assert t.observe(1, 500, 500) is Outcome.RESTART
+    assert t.observe(2, 1500, 1500) is Outcome.IN_ORDER
+    assert (t.received, t.lost, t.duplicates, t.restarts, t.out_of_order) == (12, 0, 0, 1, 0)
 
 
-def test_uptime_backwards_with_higher_sequence_is_a_restart():
+def test_restart_after_a_short_run_is_a_restart_not_duplicates():
+    """Sequence back to 1, uptime back a few seconds: the old numbers are still in the
+    ring, but with other fingerprints, so nothing of the new run is a duplicate."""
     t = SequenceTracker()
-    t.observe(10, 50_000_000)
-    assert t.observe(20, 1_000) is Outcome.RESTART
+    for s in range(1, 6):  # a 5 s run
+        t.observe(s, 1000 * s, 1000 * s)
+    outcomes = [t.observe(s, 1000 * s - 700, 1000 * s - 700) for s in range(1, 11)]
+    assert outcomes[0] is Outcome.RESTART
+    assert set(outcomes[1:]) == {Outcome.IN_ORDER}
+    assert (t.received, t.lost, t.duplicates, t.restarts, t.out_of_order) == (15, 0, 0, 1, 0)
+
+
+def test_restart_with_a_higher_sequence_and_lower_uptime():
+    t = SequenceTracker()
+    t.observe(10, 50_000_000, 50_000_000)
+    assert t.observe(20, 1_000, 1_000) is Outcome.RESTART
     assert t.lost == 0
+    # uptime lower by less than the jitter allowance: still the same run
+    assert t.observe(21, 800, 800) is Outcome.IN_ORDER
 
 
 def test_uptime_32bit_wrap_is_not_a_restart():
     t = SequenceTracker()
-    t.observe(10, 2**32 - 1_000)
-    assert t.observe(11, 4_000) is Outcome.IN_ORDER
+    t.observe(10, 1, 2**32 - 1_000)
+    assert t.observe(11, 2, 4_000) is Outcome.IN_ORDER
     assert t.restarts == 0
 
 
-def test_late_beyond_the_window_is_a_restart_and_missing_set_is_bounded():
+def test_sequence_32bit_wrap_is_in_order():
     t = SequenceTracker()
-    t.observe(1, 1000)
-    t.observe(100_000, 2000)  # a huge gap: only the last window is remembered
-    assert t.lost == 99_998
-    assert len(t._missing) <= REORDER_WINDOW
-    assert t.observe(100_000 - 5, 2000) is Outcome.LATE
+    t.observe(2**32 - 2, 1, 1000)
+    assert t.observe(2**32 - 1, 2, 2000) is Outcome.IN_ORDER
+    assert t.observe(0, 3, 3000) is Outcome.IN_ORDER
+    assert t.observe(2, 5, 5000) is Outcome.GAP
+    assert t.observe(1, 4, 4000) is Outcome.LATE
+    assert (t.lost, t.restarts, t.out_of_order) == (0, 0, 1)
+
+
+def test_older_than_the_window_is_stale_or_a_restart():
+    t = SequenceTracker()
+    t.observe(1000, 1, 1_000_000)
+    t.observe(100_000, 2, 2_000_000)  # a huge gap: only the last window is remembered
+    assert t.lost == 98_999
+    assert t.observe(100_000 - 5, 3, 1_999_000) is Outcome.LATE
+    # too old to tell late from copy: delivered, counted out of order, loss unchanged
+    assert t.observe(100_000 - REORDER_WINDOW - 1, 4, 1_990_000) is Outcome.STALE
+    assert (t.lost, t.out_of_order, t.restarts) == (98_998, 2, 0)
+    assert t.last == 100_000
+    # back near the start: a restart
+    assert t.observe(3, 5, 1_995_000) is Outcome.RESTART
+
+
+def test_before_the_first_number_is_stale_not_a_restart():
+    """The collector started mid-stream and a reordered earlier datagram arrives."""
+    t = SequenceTracker()
+    t.observe(500, 1, 50_000)
+    t.observe(501, 2, 50_100)
+    assert t.observe(499, 3, 49_900) is Outcome.STALE
+    assert (t.lost, t.restarts, t.out_of_order, t.received) == (0, 0, 1, 3)
+
+
+def test_same_number_other_fingerprint_is_a_restart():
+    t = SequenceTracker()
+    for s in range(1, 4):
+        t.observe(s, 100 + s, 0)  # an agent that sends uptime 0
+    assert t.observe(1, 7, 0) is Outcome.RESTART  # restarted: other bytes at number 1
+    assert t.observe(2, 8, 0) is Outcome.IN_ORDER
+
+
+def test_forced_restart_counts_once_whatever_the_number():
+    t = SequenceTracker()
+    for s in range(1, 4):
+        t.observe(s, 64 * s, 1000 * s)
+    t.force_restart()
+    assert t.observe(1, 64, 500) is Outcome.RESTART  # same fingerprint as the old 1
+    assert t.observe(2, 128, 1500) is Outcome.IN_ORDER
+    assert t.restarts == 1 and t.duplicates == 0
 
 
 # --- AgentTable with generated datagrams ------------------------------------------
@@ -143,7 +229,7 @@ def test_agent_json_shape_and_counts():
     table.observe(dgram(5, 14_000, [flow(5, 500), counters(2)]), "203.0.113.9", 102.0)
     body = table.to_json(103.0)
     stats = body[AGENT]
-    assert stats["sFlowDatagramsReceived"] == 4
+    assert stats["sFlowDatagramsReceived"] == 3  # the duplicate is not received twice
     assert stats["sFlowDatagramsLost"] == 2
     assert stats["sFlowDatagramsDuplicates"] == 1
     assert stats["sFlowDatagramsOutOfOrder"] == 0
@@ -184,6 +270,101 @@ def test_agent_json_shape_and_counts():
         "uptime",
     }
     assert expected_keys <= set(stats)
+
+
+# --- duplicates and restarts through the engine (what flows and metrics see) ----------
+
+
+def flow_view_engine() -> Engine:
+    engine = Engine(now=0.0)
+    engine.set_flow("pkts", {"keys": "ipprotocol", "value": "frames", "t": 1000})
+    return engine
+
+
+def header_flow(seq: int, pool: int, ds: int = 3) -> FlowSample:
+    return FlowSample(seq, 0, ds, 10, pool, 0, 0, ds, 0, 4, [_tcp_record()])
+
+
+def _tcp_record():
+    from flowrt.sflow.records.flow import SampledHeader
+
+    eth = bytes.fromhex("020000000002020000000001") + (0x0800).to_bytes(2, "big")
+    ip = bytes.fromhex("450000280001000040060000") + bytes([10, 0, 0, 1, 10, 0, 0, 2])
+    tcp = bytes(20)
+    return SampledHeader(1, 54, 4, eth + ip + tcp)
+
+
+def frames(engine: Engine, now: float) -> float:
+    rows = engine.active_flows("ALL", "pkts", now)
+    return sum(row["value"] for row in rows)
+
+
+def test_duplicate_datagram_is_dropped_before_flows_and_counted():
+    once, twice = flow_view_engine(), flow_view_engine()
+    payloads = [
+        encode_datagram(Datagram(AGENT, 0, n, 1000 * n, [header_flow(n, 10 * n), counters(n)]))
+        for n in range(1, 21)
+    ]
+    for n, payload in enumerate(payloads):
+        once.ingest_datagram(payload, SOURCE, 1.0 + n)
+        twice.ingest_datagram(payload, SOURCE, 1.0 + n)
+        twice.ingest_datagram(payload, SOURCE, 1.0 + n)
+    assert frames(once, 21.0) > 0
+    assert frames(twice, 21.0) == pytest.approx(frames(once, 21.0))
+    a1, a2 = once.analyzer(21.0), twice.analyzer(21.0)
+    assert a2["sFlowDatagramsReceived"] == a1["sFlowDatagramsReceived"] == 20
+    assert a2["sFlowBytesReceived"] == a1["sFlowBytesReceived"]
+    assert a2["sFlowFlowSamples"] == a1["sFlowFlowSamples"] == 20
+    assert a2["sFlowCounterSamples"] == a1["sFlowCounterSamples"] == 20
+    assert a2["sFlowDatagramsDuplicates"] == 20 and a1["sFlowDatagramsDuplicates"] == 0
+    assert a2["sFlowDatagramsLost"] == 0 and a2["sFlowDatagramRestarts"] == 0
+    stats = twice.agents.to_json(21.0)[AGENT]
+    assert stats["sFlowDatagramsReceived"] == 20 and stats["sFlowDatagramsDuplicates"] == 20
+    assert stats["sFlowFlowSamples"] == 20 and stats["sFlowFlowDuplicateSamples"] == 0
+    assert twice.metrics.ignored == once.metrics.ignored == 0
+
+
+def test_duplicate_samples_across_two_datagrams_count_once():
+    once, twice = flow_view_engine(), flow_view_engine()
+    samples = [header_flow(n, 10 * n) for n in range(1, 7)]
+    once.ingest_datagram(encode_datagram(Datagram(AGENT, 0, 1, 1000, samples[:4])), SOURCE, 1.0)
+    once.ingest_datagram(encode_datagram(Datagram(AGENT, 0, 2, 2000, samples[4:])), SOURCE, 2.0)
+    # the second datagram repeats samples 3 and 4 (and a counter sample) before 5 and 6
+    c = counters(1)
+    twice.ingest_datagram(
+        encode_datagram(Datagram(AGENT, 0, 1, 1000, [*samples[:4], c])), SOURCE, 1.0
+    )
+    twice.ingest_datagram(
+        encode_datagram(Datagram(AGENT, 0, 2, 2000, [*samples[2:], c])), SOURCE, 2.0
+    )
+    assert frames(once, 2.0) > 0
+    assert frames(twice, 2.0) == pytest.approx(frames(once, 2.0))
+    stats = twice.agents.to_json(2.0)[AGENT]
+    assert stats["sFlowDatagramsDuplicates"] == 0 and stats["sFlowDatagramsReceived"] == 2
+    assert stats["sFlowFlowSamples"] == 6 and stats["sFlowFlowDuplicateSamples"] == 2
+    assert stats["sFlowCounterSamples"] == 1 and stats["sFlowCounterDuplicateSamples"] == 1
+    a = twice.analyzer(2.0)
+    assert a["sFlowFlowSamples"] == 6 and a["sFlowFlowDuplicateSamples"] == 2
+    assert a["sFlowCounterSamples"] == 1 and a["sFlowCounterDuplicateSamples"] == 1
+    assert a["sFlowFlowLostSamples"] == 0 and a["sFlowFlowSampleRestarts"] == 0
+
+
+def test_agent_restart_after_a_short_run_restarts_its_sample_streams():
+    """A deterministic sampler's sample_pool repeats after a restart: the datagram
+    stream's restart still restarts the sample streams, so nothing reads as a copy."""
+    engine = flow_view_engine()
+    for n in range(1, 4):
+        d = Datagram(AGENT, 0, n, 1000 * n, [header_flow(n, 10 * n), counters(n)])
+        engine.ingest_datagram(encode_datagram(d), SOURCE, float(n))
+    for n in range(1, 4):  # restarted 0.5 s later: same numbers, same pools
+        d = Datagram(AGENT, 0, n, 1000 * n - 500, [header_flow(n, 10 * n), counters(n)])
+        engine.ingest_datagram(encode_datagram(d), SOURCE, 3.5 + n)
+    stats = engine.agents.to_json(7.0)[AGENT]
+    assert stats["sFlowDatagramRestarts"] == 1 and stats["sFlowDatagramsDuplicates"] == 0
+    assert stats["sFlowFlowSampleRestarts"] == 1 and stats["sFlowCounterSampleRestarts"] == 1
+    assert stats["sFlowFlowDuplicateSamples"] == 0 and stats["sFlowFlowLostSamples"] == 0
+    assert stats["sFlowFlowSamples"] == 6 and stats["sFlowCounterSamples"] == 6
+    assert engine.analyzer(7.0)["sFlowFlowSamples"] == 6
 
 
 def test_sub_agents_are_separate_streams():

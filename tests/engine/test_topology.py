@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import socket
 import struct
+from dataclasses import replace
 
 import pytest
 
@@ -49,17 +50,28 @@ def tcp_header(src: str, dst: str) -> bytes:
 
 
 class Switch:
-    """One sFlow agent with consistent sequence numbers; samples at its ingress ports."""
+    """One sFlow agent with consistent sequence numbers (datagrams, and samples per data
+    source, with their sample_pool advancing); samples at its ingress ports."""
 
     def __init__(self, address: str) -> None:
         self.address = address
         self.seq = 0
         self.uptime = 1_000_000
+        self.sample_seq: dict[tuple[int, int], int] = {}
 
     def datagram(self, samples: list[FlowSample | CounterSample]) -> bytes:
         self.seq += 1
         self.uptime += round(STEP * 1000)
-        return encode_datagram(Datagram(self.address, 0, self.seq, self.uptime, samples))
+        numbered = []
+        for sample in samples:
+            source = (sample.source_id_type, sample.source_id_index)
+            seq = self.sample_seq[source] = self.sample_seq.get(source, 0) + 1
+            if isinstance(sample, FlowSample):
+                sample = replace(sample, sequence=seq, sample_pool=seq * SAMPLING)
+            else:
+                sample = replace(sample, sequence=seq)
+            numbered.append(sample)
+        return encode_datagram(Datagram(self.address, 0, self.seq, self.uptime, numbered))
 
     @staticmethod
     def sample(src: str, dst: str, port: int, *, source_type: int = 0,

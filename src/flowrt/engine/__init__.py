@@ -12,10 +12,11 @@ edges.
 """
 
 from flowrt.engine.agents import AgentTable, datasource_name
-from flowrt.engine.core import Engine, IngestCounters
+from flowrt.engine.core import Engine, IngestCounters, ReplayCounters
 from flowrt.engine.groups import GroupError
 from flowrt.engine.metric_query import MetricPoint, QueryError, UnknownAgentError
 from flowrt.engine.metrics import MetricStore
+from flowrt.engine.selfmetrics import GAUGE, SELF_METRICS, SelfMetric
 from flowrt.engine.thresholds import ThresholdError
 from flowrt.engine.topology import TopologyError
 from flowrt.flowlang.errors import FlowSpecError
@@ -27,7 +28,9 @@ INPUT_ERRORS: tuple[type[ValueError], ...] = (
 selector): the edges answer them as the caller's mistake (a 400, a script exception)."""
 
 __all__ = [
+    "GAUGE",
     "INPUT_ERRORS",
+    "SELF_METRICS",
     "AgentTable",
     "Engine",
     "FlowSpecError",
@@ -36,6 +39,8 @@ __all__ = [
     "MetricPoint",
     "MetricStore",
     "QueryError",
+    "ReplayCounters",
+    "SelfMetric",
     "ThresholdError",
     "TopologyError",
     "UnknownAgentError",

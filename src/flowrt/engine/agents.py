@@ -1,30 +1,111 @@
 """Per-agent bookkeeping: datagram and sample sequence accounting, sampling, polling.
 
-This is what ``/agents/json`` and ``datasourceInfo()`` report. Honest loss accounting
-matters: an operator must be able to tell "the network dropped 3 % of my sFlow" from
-"the agent restarted" from "the collector could not decode it".
+This is what ``/agents/json`` and ``datasourceInfo()`` report, and what decides which
+datagrams and samples reach flows and metrics at all. Honest accounting matters: an
+operator must be able to tell "the network dropped 3 % of my sFlow" from "the network
+duplicated it" from "the agent restarted" from "the collector could not decode it".
 
-Sequence rules (one :class:`SequenceTracker` per stream: datagrams per
-(agent, sub_agent_id); flow, counter and discard samples per (agent, data source)):
+Streams
+-------
+One :class:`SequenceTracker` per sequence-numbered stream:
 
-* the next number in order is counted as received;
-* a jump forward counts the skipped numbers as lost and remembers them (bounded window);
-* a number we remember as missing arriving late moves from lost to out-of-order;
-* a number we have seen recently is a duplicate;
-* anything else going backwards, or the agent uptime going backwards by more than
-  :data:`UPTIME_SLACK_MS` (32-bit uptime wrap excepted), is a restart: the stream
-  starts over and nothing is counted as lost.
+* datagrams, per (agent, sub_agent_id): ``sequence_number`` of the datagram header;
+* flow_sample, counters_sample and discard (sflow_drops) samples, per (agent, data
+  source): each sample's ``sequence_number``.
+
+Each number comes with a *fingerprint*, an unsigned 32-bit value that a byte-identical copy
+repeats and a different datagram or sample almost never does, and with the datagram's
+``uptime`` (agent sysUpTime, ms, 32 bits):
+
+====================  ==========================================================
+stream                fingerprint
+====================  ==========================================================
+datagram              ``zlib.crc32`` of the whole UDP payload (the engine passes
+                      it; :meth:`AgentTable.observe` falls back to ``uptime``)
+flow_sample           ``sample_pool``
+counters_sample       a hash of the decoded records' field values
+                      (:func:`counter_fingerprint`; a native port hashes the
+                      sample's bytes: only equality matters)
+discard sample        ``zlib.crc32`` of the decoded sample's ``repr``
+====================  ==========================================================
+
+The rule (the reference: a native ingest core must count identically)
+----------------------------------------------------------------------
+Constants: ``W`` = :data:`REORDER_WINDOW` (64, a power of two), ``J`` =
+:data:`UPTIME_JITTER_MS` (1 000), ``S`` = :data:`UPTIME_SLACK_MS` (10 000), ``M`` =
+:data:`UPTIME_WRAP_MARGIN_MS` (1 000 000). Sequence numbers are 32-bit and may wrap:
+``d = signed32(seq - head)`` with ``signed32(x) = ((x + 2**31) mod 2**32) - 2**31``.
+
+How far the uptime went back, ``back`` (:func:`uptime_back`): unknown when either the
+head's uptime or this one is 0 or absent (agents that do not report it); else
+``head_uptime - uptime``, except that a head uptime of at least ``2**32 - M`` followed by
+an uptime below ``M`` is the 32-bit sysUpTime wrapping (``back`` is then negative:
+forward). Unknown compares as "not greater" below, except in 5b.
+
+State: ``head`` (the highest number of the current run, or none), ``head_uptime``, and a
+ring of ``W`` slots, slot ``seq mod W`` describing number ``seq`` for the ``W`` numbers
+ending at ``head``: its fingerprint if received, ``MISSING`` if skipped by a gap,
+``NEVER`` if before the run started. Counts: ``received``, ``lost``, ``duplicates``,
+``out_of_order``, ``restarts``.
+
+``observe(seq, fp, uptime)``, first match wins:
+
+1. no ``head`` → **FIRST** (or **RESTART** when :meth:`SequenceTracker.force_restart`
+   was called since): start a run at ``seq``.
+2. ``d > 0`` (ahead) and ``back > J`` → **RESTART**: a later number can only carry a
+   lower uptime if the agent started again.
+3. ``d == 1`` → **IN_ORDER**; ``d > 1`` → **GAP**: ``lost += d - 1`` and the skipped
+   numbers among the last ``W`` become ``MISSING``. Either way ``head = seq``,
+   ``head_uptime = uptime`` and the slot of ``seq`` takes ``fp``.
+4. ``-W < d <= 0`` and the slot of ``seq`` is not ``NEVER`` (a remembered number):
+
+   a. slot ``MISSING`` → **LATE**: ``lost -= 1``, ``out_of_order += 1``, the slot takes
+      ``fp`` (a reordered datagram fills the gap it left: neither loss nor duplicate);
+   b. slot equals ``fp`` → **DUPLICATE**: ``duplicates += 1``; the caller drops it;
+   c. otherwise → **RESTART**: the agent reused a number with other contents (a
+      restart after a run short enough for its first numbers to be remembered).
+
+5. otherwise (older than the ring, or before the run's first number):
+
+   a. ``back > S`` → **RESTART**;
+   b. ``0 <= seq < W`` (back near the start) and (``back > J`` or ``back`` unknown) →
+      **RESTART**;
+   c. else → **STALE**: ``out_of_order += 1``; too old to tell a late arrival from a
+      copy, so it is delivered and ``lost`` is left as it was (a reordered datagram
+      from before the collector started listening is one).
+
+``received`` counts every outcome except DUPLICATE. A RESTART counts ``restarts += 1``
+and nothing as lost, and starts a new run at ``seq`` (``head = seq``, ring all
+``NEVER`` but the slot of ``seq``). DUPLICATE and STALE leave ``head``, its uptime and
+the ring unchanged; LATE changes only its slot.
+
+Coupling: when a sub-agent's datagram stream restarts, every data source last seen in
+that sub-agent's datagrams restarts too (the next sample of each of its three sample
+streams is a RESTART), because an agent that starts again numbers its samples afresh,
+even where a restarted sample's fingerprint happens to equal the old one's (a
+deterministic sampler's ``sample_pool``, an idle interface's counters).
+
+Known limits: a restart whose first received number lands on a number the old run
+lost, within ``W`` of the old head and with an uptime not lower by more than ``J``, reads
+as a late arrival; a datagram reordered by more than ``W`` numbers is STALE (or, with a
+sequence number below ``W``, a RESTART).
 
 Memory is bounded: at most ``max_agents`` agents (new ones beyond the cap are not
-tracked and are counted in :attr:`AgentTable.agents_rejected`), ``max_datasources``
-data sources per agent, and agents idle for ``idle_timeout`` seconds are forgotten.
+tracked and are counted in :attr:`AccountingTotals.agents_rejected`),
+``max_datasources`` data sources per agent, and agents idle for ``idle_timeout``
+seconds are forgotten. Table-wide totals (:class:`AccountingTotals`) are cumulative and
+survive the expiry of the agents they came from.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import zlib
+from array import array
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields, is_dataclass
 from enum import Enum
-from typing import Any
+from operator import attrgetter
+from typing import Any, NamedTuple
 
 from flowrt.sflow.model import (
     DS_IFINDEX,
@@ -32,13 +113,20 @@ from flowrt.sflow.model import (
     Datagram,
     DiscardSample,
     FlowSample,
+    Sample,
     UnknownSample,
 )
 
-REORDER_WINDOW = 64  # sequence numbers remembered for late / duplicate detection
+REORDER_WINDOW = 64  # sequence numbers remembered (ring slots) per stream; a power of two
+_MASK = REORDER_WINDOW - 1
+UPTIME_JITTER_MS = 1_000  # a later number's uptime may read this much lower (clock jitter)
 UPTIME_SLACK_MS = 10_000  # reordering never delays a datagram by this much
 UPTIME_WRAP = 1 << 32  # sysUpTime is a 32-bit ms counter (~49.7 days)
+UPTIME_WRAP_MARGIN_MS = 1_000_000  # an uptime this close below 2**32, then this close
+# above 0, wrapped
 POOL_WRAP = 1 << 32  # sample_pool and drops are 32-bit counters
+MISSING = -1  # ring slot: skipped by a gap, not yet arrived
+NEVER = -2  # ring slot: before the current run started
 DEFAULT_MAX_AGENTS = 10_000
 DEFAULT_MAX_DATASOURCES = 4096
 DEFAULT_IDLE_TIMEOUT = 3600.0
@@ -46,6 +134,8 @@ MAX_ERROR_REASONS = 16  # distinct decode error reasons kept per agent
 MAX_UNATTRIBUTED_SOURCES = 1024  # UDP sources of undecodable datagrams remembered
 MAX_DATAGRAM_SOURCES = 16  # UDP source addresses remembered per agent
 EXPIRE_EVERY = 10.0  # seconds between lazy idle sweeps done by observe()
+_HALF = 1 << 31
+_U32 = 0xFFFFFFFF
 
 
 def datasource_name(source_type: int, index: int) -> str:
@@ -53,36 +143,68 @@ def datasource_name(source_type: int, index: int) -> str:
     return str(index) if source_type == DS_IFINDEX else f"{source_type}.{index}"
 
 
+def signed32(value: int) -> int:
+    """A difference of two 32-bit counters, read as the signed distance (wrap-safe)."""
+    return ((value + _HALF) & _U32) - _HALF
+
+
 class Outcome(Enum):
-    """What one sequence number meant for its stream."""
+    """What one sequence number meant for its stream (see the module docstring)."""
 
     FIRST = "first"
     IN_ORDER = "in_order"
     GAP = "gap"
     DUPLICATE = "duplicate"
     LATE = "late"
+    STALE = "stale"
     RESTART = "restart"
 
 
+_IN_ORDER, _DUPLICATE, _RESTART = Outcome.IN_ORDER, Outcome.DUPLICATE, Outcome.RESTART
+
+
 def uptime_went_backwards(last: int, now: int) -> bool:
-    """Uptime went back by more than reordering explains, and it is not a 32-bit wrap."""
+    """Uptime went back by more than reordering explains, and it is not a 32-bit wrap.
+
+    The metric store's restart test for counter rates (sequence accounting uses
+    :func:`signed32` differences instead).
+    """
     if now >= last - UPTIME_SLACK_MS:
         return False
     wrapped = last > UPTIME_WRAP - UPTIME_SLACK_MS * 100 and now < UPTIME_SLACK_MS * 100
     return not wrapped
 
 
+def uptime_back(last: int | None, now: int | None) -> int | None:
+    """How many ms the uptime went back from ``last`` to ``now`` (negative: forward);
+    None when either is unknown (0 or absent). A 32-bit wrap is forward."""
+    if not last or not now:
+        return None
+    back = last - now
+    if back > 0 and last >= UPTIME_WRAP - UPTIME_WRAP_MARGIN_MS and now < UPTIME_WRAP_MARGIN_MS:
+        back -= UPTIME_WRAP
+    return back
+
+
+@dataclass(slots=True)
+class StreamTotals:
+    """Cumulative counts over every stream of one kind (all agents, expired ones too)."""
+
+    lost: int = 0
+    duplicates: int = 0
+    out_of_order: int = 0
+    restarts: int = 0
+
+
 @dataclass(slots=True)
 class SequenceTracker:
     """Loss, duplicate, out-of-order and restart counts of one sequence-numbered stream.
 
-    Called once per datagram and once per sample, so the in-order case is a handful of
-    comparisons. Within the last :data:`REORDER_WINDOW` numbers, a number at or below the
-    newest one is either remembered as missing (a late arrival) or was received (a
-    duplicate): no list of received numbers is needed. The missing set is pruned only
-    when a gap adds to it, and lookups ignore anything older than the window.
-    :meth:`DataSourceStats.add_flow` inlines the in-order step (it runs once per flow
-    sample); a change to that rule must be made in both places.
+    Implements the rule of the module docstring. Called once per datagram and once per
+    sample, so the in-order case is a few comparisons and one ring store;
+    :meth:`DataSourceStats.add_flow` inlines that step (it runs once per flow sample):
+    a change to the rule must be made in both places. ``totals``, when given, also
+    receives every lost, duplicate, out-of-order and restart count.
     """
 
     received: int = 0
@@ -90,72 +212,156 @@ class SequenceTracker:
     duplicates: int = 0
     out_of_order: int = 0
     restarts: int = 0
-    last: int | None = None
+    last: int | None = None  # the head: highest number of the current run
     last_uptime: int | None = None
-    _start: int = 0  # the number the stream (re)started at: nothing before it was seen
-    _missing: set[int] = field(default_factory=set)
+    totals: StreamTotals | None = None
+    _ring: array | None = None  # array('q') of REORDER_WINDOW slots, made on first use
+    _pending_restart: bool = False
 
-    def observe(self, seq: int, uptime: int | None = None) -> Outcome:
-        """Account for one sequence number (with the datagram's uptime, when known)."""
-        self.received += 1
+    def observe(self, seq: int, fingerprint: int, uptime: int | None = None) -> Outcome:
+        """Account for one sequence number with its fingerprint and datagram uptime."""
         last = self.last
         if last is None:
-            return self._restart(seq, uptime, Outcome.FIRST)
-        last_uptime = self.last_uptime
-        if (
-            uptime is not None
-            and last_uptime is not None
-            and uptime < last_uptime - UPTIME_SLACK_MS
-            and uptime_went_backwards(last_uptime, uptime)
-        ):
-            return self._restart(seq, uptime, Outcome.RESTART)
-        delta = seq - last
-        if delta == 1:
-            self.last = seq
-            if uptime is not None:
-                self.last_uptime = uptime
-            return Outcome.IN_ORDER
-        if delta > 1:
-            self.lost += delta - 1
-            floor = seq - REORDER_WINDOW
-            missing = self._missing
-            if missing:
-                missing = self._missing = {m for m in missing if m > floor}
-            missing.update(range(max(last + 1, floor + 1), seq))
-            self.last = seq
-            if uptime is not None:
-                self.last_uptime = uptime
-            return Outcome.GAP
-        in_window = seq > last - REORDER_WINDOW and seq >= self._start
-        if in_window and seq in self._missing:
-            self._missing.discard(seq)
+            if self._pending_restart:
+                self._pending_restart = False
+                return self._start(seq, fingerprint, uptime, Outcome.RESTART)
+            return self._start(seq, fingerprint, uptime, Outcome.FIRST)
+        ring = self._ring
+        assert ring is not None
+        back = uptime_back(self.last_uptime, uptime)
+        delta = signed32(seq - last)
+        if delta > 0:
+            if back is not None and back > UPTIME_JITTER_MS:
+                return self._start(seq, fingerprint, uptime, Outcome.RESTART)
+            self.received += 1
+            outcome = Outcome.IN_ORDER
+            if delta > 1:
+                outcome = Outcome.GAP
+                self.lost += delta - 1
+                if self.totals is not None:
+                    self.totals.lost += delta - 1
+                for k in range(max(1, delta - REORDER_WINDOW + 1), delta):
+                    ring[(last + k) & _MASK] = MISSING
+            ring[seq & _MASK] = fingerprint
+            self.last = seq & _U32
+            self.last_uptime = uptime
+            return outcome
+        slot = ring[seq & _MASK] if -delta < REORDER_WINDOW else NEVER
+        totals = self.totals
+        if slot == MISSING:
+            ring[seq & _MASK] = fingerprint
+            self.received += 1
             self.lost -= 1
             self.out_of_order += 1
+            if totals is not None:
+                totals.lost -= 1
+                totals.out_of_order += 1
             return Outcome.LATE
-        if in_window:
+        if slot == fingerprint:
             self.duplicates += 1
+            if totals is not None:
+                totals.duplicates += 1
             return Outcome.DUPLICATE
-        return self._restart(seq, uptime, Outcome.RESTART)
+        if (
+            slot != NEVER
+            or (back is not None and back > UPTIME_SLACK_MS)
+            or (0 <= seq < REORDER_WINDOW and (back is None or back > UPTIME_JITTER_MS))
+        ):
+            return self._start(seq, fingerprint, uptime, Outcome.RESTART)
+        self.received += 1
+        self.out_of_order += 1
+        if totals is not None:
+            totals.out_of_order += 1
+        return Outcome.STALE
 
-    def _restart(self, seq: int, uptime: int | None, outcome: Outcome) -> Outcome:
+    def force_restart(self) -> None:
+        """The agent started again (its datagram stream said so): the next number
+        starts a new run and counts as a restart, whatever it is."""
+        if self.last is not None:
+            self.last = None
+            self._pending_restart = True
+
+    def _start(self, seq: int, fingerprint: int, uptime: int | None, outcome: Outcome) -> Outcome:
+        """Begin a (new) run at ``seq``: FIRST, or RESTART (counted, nothing lost)."""
+        self.received += 1
         if outcome is Outcome.RESTART:
             self.restarts += 1
-        self._missing.clear()
-        self._start = self.last = seq
+            if self.totals is not None:
+                self.totals.restarts += 1
+        ring = self._ring
+        if ring is None:
+            ring = self._ring = array("q", [NEVER]) * REORDER_WINDOW
+        else:
+            for i in range(REORDER_WINDOW):
+                ring[i] = NEVER
+        ring[seq & _MASK] = fingerprint
+        self.last = seq & _U32
         self.last_uptime = uptime
         return outcome
+
+
+_RECORD_READERS: dict[type, Callable[[Any], Any]] = {}
+
+
+def _record_reader(cls: type) -> Callable[[Any], Any]:
+    """All of a record class's fields in one call (``attrgetter`` over its fields)."""
+    reader = _RECORD_READERS.get(cls)
+    if reader is None:
+        names = [f.name for f in fields(cls)] if is_dataclass(cls) else []
+        reader = _RECORD_READERS[cls] = attrgetter(*names) if names else repr
+    return reader
+
+
+def counter_fingerprint(sample: CounterSample) -> int:
+    """A counters_sample's fingerprint: equal for byte-identical copies.
+
+    The hash of its records' field values (records with list fields fall back to a
+    CRC-32 of their ``repr``); only equality within one process matters.
+    """
+    records = sample.records
+    try:
+        return hash(tuple([_record_reader(r.__class__)(r) for r in records])) & _U32
+    except TypeError:  # a list among the fields
+        return zlib.crc32(repr(records).encode())
+
+
+def discard_fingerprint(sample: DiscardSample) -> int:
+    """A discard sample's fingerprint: equal for byte-identical copies."""
+    return zlib.crc32(repr(sample).encode())
+
+
+@dataclass(slots=True)
+class AccountingTotals:
+    """Table-wide cumulative counts: what ``/analyzer/json`` and Prometheus export.
+
+    Per-agent counts vanish when an idle agent expires; these never go down.
+    """
+
+    datagrams: StreamTotals = field(default_factory=StreamTotals)
+    flow: StreamTotals = field(default_factory=StreamTotals)
+    counter: StreamTotals = field(default_factory=StreamTotals)
+    discard: StreamTotals = field(default_factory=StreamTotals)
+    agents_rejected: int = 0  # datagrams of new agents refused at the agent cap
+    datasources_rejected: int = 0  # samples of data sources refused at the per-agent cap
+    flow_drops: int = 0  # packets agents report they could not sample (drops deltas)
+    discard_drops: int = 0  # dropped packets agents report they did not sample
 
 
 @dataclass(slots=True)
 class DataSourceStats:
     """One (agent, data source): its flow, counter and discard sample streams."""
 
-    flow: SequenceTracker = field(default_factory=SequenceTracker)
-    counter: SequenceTracker = field(default_factory=SequenceTracker)
-    discard: SequenceTracker = field(default_factory=SequenceTracker)
+    flow: SequenceTracker
+    counter: SequenceTracker
+    discard: SequenceTracker
+    totals: AccountingTotals
     flow_drops: int = 0
     discard_drops: int = 0
     sampling_rate: int | None = None
+    #: the sub-agent stream whose datagrams last carried this data source, and its
+    #: restart count then (see "Coupling" in the module docstring)
+    stream: SequenceTracker | None = None
+    epoch: int = 0
     _last_flow_drops: int | None = None
     _last_discard_drops: int | None = None
     _pool_start: int | None = None
@@ -165,61 +371,90 @@ class DataSourceStats:
     _counter_uptime: int | None = None
     polling_interval_ms: int | None = None
 
-    def add_flow(self, sample: FlowSample, uptime: int) -> None:
+    @classmethod
+    def new(cls, totals: AccountingTotals) -> DataSourceStats:
+        return cls(
+            SequenceTracker(totals=totals.flow), SequenceTracker(totals=totals.counter),
+            SequenceTracker(totals=totals.discard), totals,
+        )
+
+    def restart(self) -> None:
+        """The agent restarted: each sample stream starts a new run (see the docstring)."""
+        self.flow.force_restart()
+        self.counter.force_restart()
+        self.discard.force_restart()
+
+    def add_flow(self, sample: FlowSample, uptime: int) -> Outcome:
         drops, pool = sample.drops, sample.sample_pool
         flow = self.flow
         seq, last, last_uptime = sample.sequence, flow.last, flow.last_uptime
         if (
             seq - 1 == last
-            and (last_uptime is None or uptime >= last_uptime - UPTIME_SLACK_MS)
+            and (not last_uptime or uptime >= last_uptime - UPTIME_JITTER_MS)
             and sample.sampling_rate == self.sampling_rate
         ):
             # The per-sample common case, inlined (this runs once per sampled packet):
-            # SequenceTracker.observe's IN_ORDER step (next number, uptime not gone back),
-            # then the drops delta and the pool advance.
+            # SequenceTracker.observe's IN_ORDER step (next number, uptime not gone back
+            # by more than the jitter, or unknown; a wrap takes the general path, which
+            # agrees), fingerprint stored, then the drops delta and the pool advance.
             flow.received += 1
             flow.last = seq
             flow.last_uptime = uptime
+            flow._ring[seq & _MASK] = pool  # type: ignore[index]
             last_drops = self._last_flow_drops
-            if last_drops is not None:
-                self.flow_drops += drops - last_drops if drops >= last_drops else drops
+            if last_drops is not None and drops != last_drops:
+                delta = drops - last_drops if drops >= last_drops else drops
+                self.flow_drops += delta
+                self.totals.flow_drops += delta
             self._last_flow_drops = drops
             if self._pool_last is not None:
                 self._pool_span += (pool - self._pool_last) % POOL_WRAP
                 self._pool_last = pool
                 self._pool_samples += 1
-            return
+            return _IN_ORDER
         # everything else (the general path gives the same result for in-order too)
-        outcome = flow.observe(seq, uptime)
-        self.flow_drops += _counter_delta(self._last_flow_drops, drops, outcome)
-        self._last_flow_drops = drops
+        outcome = flow.observe(seq, pool, uptime)
         if outcome is Outcome.DUPLICATE:
-            return
+            return outcome
+        delta = _counter_delta(self._last_flow_drops, drops, outcome)
+        self.flow_drops += delta
+        self.totals.flow_drops += delta
+        if outcome not in (Outcome.LATE, Outcome.STALE):
+            self._last_flow_drops = drops
         if outcome in (Outcome.FIRST, Outcome.RESTART) or sample.sampling_rate != (
             self.sampling_rate
         ):
             self._pool_start = self._pool_last = pool
             self._pool_span = self._pool_samples = 0
-        elif outcome is not Outcome.LATE and self._pool_last is not None:
+        elif outcome not in (Outcome.LATE, Outcome.STALE) and self._pool_last is not None:
             self._pool_span += (pool - self._pool_last) % POOL_WRAP
             self._pool_last = pool
             self._pool_samples += 1
         self.sampling_rate = sample.sampling_rate
+        return outcome
 
-    def add_counter(self, sample: CounterSample, uptime: int) -> None:
+    def add_counter(self, sample: CounterSample, uptime: int) -> Outcome:
         last_seq, last_uptime = self.counter.last, self._counter_uptime
-        outcome = self.counter.observe(sample.sequence, uptime)
+        outcome = self.counter.observe(sample.sequence, counter_fingerprint(sample), uptime)
         if outcome in (Outcome.IN_ORDER, Outcome.GAP) and last_seq is not None and (
             last_uptime is not None and uptime > last_uptime
         ):
-            self.polling_interval_ms = round((uptime - last_uptime) / (sample.sequence - last_seq))
-        if outcome not in (Outcome.DUPLICATE, Outcome.LATE):
+            gap = signed32(sample.sequence - last_seq)
+            self.polling_interval_ms = round((uptime - last_uptime) / gap)
+        if outcome not in (Outcome.DUPLICATE, Outcome.LATE, Outcome.STALE):
             self._counter_uptime = uptime
+        return outcome
 
-    def add_discard(self, sample: DiscardSample, uptime: int) -> None:
-        outcome = self.discard.observe(sample.sequence, uptime)
-        self.discard_drops += _counter_delta(self._last_discard_drops, sample.drops, outcome)
-        self._last_discard_drops = sample.drops
+    def add_discard(self, sample: DiscardSample, uptime: int) -> Outcome:
+        outcome = self.discard.observe(sample.sequence, discard_fingerprint(sample), uptime)
+        if outcome is Outcome.DUPLICATE:
+            return outcome
+        delta = _counter_delta(self._last_discard_drops, sample.drops, outcome)
+        self.discard_drops += delta
+        self.totals.discard_drops += delta
+        if outcome not in (Outcome.LATE, Outcome.STALE):
+            self._last_discard_drops = sample.drops
+        return outcome
 
     @property
     def effective_sampling_rate(self) -> float | None:
@@ -232,8 +467,9 @@ class DataSourceStats:
 
 def _counter_delta(last: int | None, value: int, outcome: Outcome) -> int:
     """Increase of a cumulative ``drops`` counter; the first value is only a baseline,
-    and a counter that went down (agent reset) counts from zero."""
-    if last is None or outcome in (Outcome.FIRST, Outcome.DUPLICATE, Outcome.LATE):
+    a late or stale sample adds nothing (a later one already counted past it), and a
+    counter that went down (agent reset) counts from zero."""
+    if last is None or outcome in (Outcome.FIRST, Outcome.LATE, Outcome.STALE):
         return 0
     return value - last if value >= last else value
 
@@ -261,6 +497,26 @@ class AgentStats:
             self.error_reasons[reason] = self.error_reasons.get(reason, 0) + 1
 
 
+class Admission(NamedTuple):
+    """What :meth:`AgentTable.observe` decided for one datagram.
+
+    ``samples`` are the samples to deliver to flows and metrics: the datagram's own list
+    when none was a duplicate, a shorter copy otherwise, empty for a duplicate datagram.
+    ``agent`` is None when the agent cap refused the agent (nothing is delivered then).
+    ``restarted`` holds the counter samples that began a new run of their stream after
+    one already existed (a restart): the metric store must not take rates across them.
+    """
+
+    agent: AgentStats | None
+    samples: list[Sample]
+    duplicate: bool = False
+    restarted: tuple[CounterSample, ...] = ()
+
+
+_REFUSED = Admission(None, [])
+_NOTHING: list[Sample] = []
+
+
 class AgentTable:
     """Every agent seen recently, fed one decoded datagram at a time."""
 
@@ -274,15 +530,28 @@ class AgentTable:
         self.max_datasources = max_datasources
         self.idle_timeout = idle_timeout
         self.agents: dict[str, AgentStats] = {}
-        self.agents_rejected = 0
+        self.totals = AccountingTotals()
         self.unattributed_errors: dict[str, int] = {}
         self._next_expiry = 0.0
 
-    def observe(self, dgram: Datagram, source_ip: str, now: float) -> AgentStats | None:
-        """Account for one datagram; ``None`` when the agent cap refused a new agent.
+    @property
+    def agents_rejected(self) -> int:
+        return self.totals.agents_rejected
 
-        An agent address of type "unknown" (``dgram.agent is None``) is keyed by the
-        UDP source address, the only identity left.
+    @property
+    def agent_count(self) -> int:
+        """Agents tracked now (idle ones expire)."""
+        return len(self.agents)
+
+    def observe(
+        self, dgram: Datagram, source_ip: str, now: float, fingerprint: int | None = None
+    ) -> Admission:
+        """Account for one datagram and say which of its samples to deliver.
+
+        ``fingerprint`` identifies the datagram's bytes (the engine passes the payload's
+        CRC-32; without it the uptime stands in). An agent address of type "unknown"
+        (``dgram.agent is None``) is keyed by the UDP source address, the only identity
+        left.
         """
         if now >= self._next_expiry:
             self.expire(now)
@@ -290,47 +559,71 @@ class AgentTable:
         agent = self.agents.get(key)
         if agent is None:
             if len(self.agents) >= self.max_agents:
-                self.agents_rejected += 1
-                return None
+                self.totals.agents_rejected += 1
+                return _REFUSED
             agent = self.agents[key] = AgentStats(first_seen=now, last_seen=now)
         agent.last_seen = now
-        agent.uptime = dgram.uptime
         if source_ip not in agent.datagram_sources:
             if len(agent.datagram_sources) >= MAX_DATAGRAM_SOURCES:
                 agent.datagram_sources.pop(next(iter(agent.datagram_sources)))
             agent.datagram_sources[source_ip] = None
         stream = agent.sub_agents.get(dgram.sub_agent_id)
         if stream is None:
-            stream = agent.sub_agents[dgram.sub_agent_id] = SequenceTracker()
+            stream = agent.sub_agents[dgram.sub_agent_id] = SequenceTracker(
+                totals=self.totals.datagrams
+            )
         uptime = dgram.uptime
-        if stream.observe(dgram.sequence, uptime) is Outcome.DUPLICATE:
-            return agent  # the same datagram again: its samples were counted already
+        outcome = stream.observe(
+            dgram.sequence, uptime if fingerprint is None else fingerprint, uptime
+        )
+        if outcome is Outcome.DUPLICATE:
+            return Admission(agent, _NOTHING, duplicate=True)  # counted in the stream
+        if outcome is not Outcome.STALE and outcome is not Outcome.LATE:
+            agent.uptime = uptime
+        epoch = stream.restarts
         by_code = agent.by_code
-        for sample in dgram.samples:
+        samples = dgram.samples
+        duplicates: list[int] | None = None
+        restarted: list[CounterSample] | None = None
+        for sample in samples:
             kind = sample.__class__
             if kind is UnknownSample:
                 continue
-            code = sample.source_id_type << 32 | sample.source_id_index
+            code = sample.source_id_type << 32 | sample.source_id_index  # type: ignore[union-attr]
             ds = by_code.get(code) or self._datasource(agent, code)
             if ds is None:
                 continue
+            if ds.epoch != epoch or ds.stream is not stream:
+                if ds.stream is stream:
+                    ds.restart()
+                ds.stream, ds.epoch = stream, epoch
             if kind is FlowSample:
-                ds.add_flow(sample, uptime)
+                result = ds.add_flow(sample, uptime)  # type: ignore[arg-type]
             elif kind is CounterSample:
-                ds.add_counter(sample, uptime)
+                result = ds.add_counter(sample, uptime)  # type: ignore[arg-type]
+                if result is _RESTART:
+                    restarted = restarted or []
+                    restarted.append(sample)  # type: ignore[arg-type]
             else:
-                ds.add_discard(sample, uptime)
+                result = ds.add_discard(sample, uptime)  # type: ignore[arg-type]
+            if result is _DUPLICATE:
+                duplicates = duplicates or []
+                duplicates.append(id(sample))
         for error in dgram.errors:
             agent.record_error(error.reason)
-        return agent
+        if duplicates is not None:
+            dropped = set(duplicates)
+            samples = [s for s in samples if id(s) not in dropped]
+        return Admission(agent, samples, False, tuple(restarted) if restarted else ())
 
     def _datasource(self, agent: AgentStats, code: int) -> DataSourceStats | None:
         """A data source seen for the first time (or refused over the cap)."""
         if len(agent.datasources) >= self.max_datasources:
             agent.datasources_rejected += 1
+            self.totals.datasources_rejected += 1
             return None
         name = datasource_name(code >> 32, code & 0xFFFFFFFF)
-        ds = agent.datasources[name] = agent.by_code[code] = DataSourceStats()
+        ds = agent.datasources[name] = agent.by_code[code] = DataSourceStats.new(self.totals)
         return ds
 
     def record_error(self, agent_or_source: str, reason: str) -> None:
@@ -392,21 +685,25 @@ def _sum(trackers: list[SequenceTracker], attr: str) -> int:
     return sum(getattr(t, attr) for t in trackers)
 
 
+AGENT_SAMPLE_KINDS = (
+    ("Flow", "flow", "flow_drops"),
+    ("Counter", "counter", None),
+    ("Notification", "discard", "discard_drops"),
+)
+"""(sFlow-RT label, stream attribute, agent-reported drops attribute) per sample kind."""
+
+
 def _agent_json(agent: AgentStats, now: float) -> dict[str, Any]:
     streams = list(agent.sub_agents.values())
     out: dict[str, Any] = {
-        "sFlowDatagramsReceived": _sum(streams, "received"),
+        "sFlowDatagramsReceived": _sum(streams, "received"),  # duplicates excluded
         "sFlowDatagramsLost": _sum(streams, "lost"),
         "sFlowDatagramsOutOfOrder": _sum(streams, "out_of_order"),
         "sFlowDatagramsDuplicates": _sum(streams, "duplicates"),
         "sFlowDatagramSource": list(agent.datagram_sources),
     }
     sources = list(agent.datasources.values())
-    for label, kind, drops in (
-        ("Flow", "flow", "flow_drops"),
-        ("Counter", "counter", None),
-        ("Notification", "discard", "discard_drops"),
-    ):
+    for label, kind, drops in AGENT_SAMPLE_KINDS:
         trackers = [getattr(ds, kind) for ds in sources]
         out[f"sFlow{label}Samples"] = _sum(trackers, "received")
         out[f"sFlow{label}LostSamples"] = _sum(trackers, "lost")
@@ -422,6 +719,8 @@ def _agent_json(agent: AgentStats, now: float) -> dict[str, Any]:
     out["sFlowDecodeErrors"] = agent.decode_errors
     out["sFlowDecodeErrorReasons"] = dict(agent.error_reasons)
     out["sFlowDatagramRestarts"] = _sum(streams, "restarts")
+    for label, kind, _ in AGENT_SAMPLE_KINDS:
+        out[f"sFlow{label}SampleRestarts"] = sum(getattr(ds, kind).restarts for ds in sources)
     out["sFlowSampleRestarts"] = sum(
         ds.flow.restarts + ds.counter.restarts + ds.discard.restarts for ds in sources
     )

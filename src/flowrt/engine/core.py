@@ -19,8 +19,9 @@ API). Every time-dependent method takes ``now`` in seconds so tests control the 
 from __future__ import annotations
 
 import time
+import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from flowrt import __version__
@@ -30,23 +31,54 @@ from flowrt.engine.flows import FlowEngine
 from flowrt.engine.groups import Lookups
 from flowrt.engine.metric_query import parse_selection
 from flowrt.engine.metrics import MetricStore
+from flowrt.engine.selfmetrics import self_metric_values
 from flowrt.engine.thresholds import ThresholdEngine
 from flowrt.engine.topology import Topology
 from flowrt.sflow import CounterSample, DecodeError, DiscardSample, FlowSample, decode_datagram
 
+MAX_ERROR_REASONS = 16
+"""Distinct decode error reasons counted engine-wide; further ones count as ``other``."""
+OTHER_REASON = "other"
+
+
+@dataclass
+class ReplayCounters:
+    """What an ``sflow.file`` replay skipped, by reason (the server copies its reader's
+    frame statistics here: same field names)."""
+
+    frames: int = 0  # capture records examined
+    datagrams: int = 0  # UDP datagrams found and fed to the engine
+    not_udp: int = 0
+    fragments: int = 0
+    wrong_port: int = 0
+    truncated: int = 0
+    unsupported_link: int = 0
+
 
 @dataclass
 class IngestCounters:
-    """What the engine itself has seen, for /analyzer/json and self-metrics."""
+    """What the engine and its server have seen, for /analyzer/json and self-metrics
+    (each field is declared in :data:`flowrt.engine.selfmetrics.SELF_METRICS`)."""
 
-    datagrams: int = 0
-    bytes: int = 0
+    datagrams: int = 0  # every datagram but duplicates, decodable or not
+    bytes: int = 0  # their bytes
     decode_errors: int = 0  # every fault: whole datagrams refused and samples cut short
     datagrams_discarded: int = 0  # datagrams refused whole (not sFlow v5, bad header)
-    flow_samples: int = 0
+    decode_error_reasons: dict[str, int] = field(default_factory=dict)  # bounded
+    flow_samples: int = 0  # delivered to flows (duplicates excluded)
     counter_samples: int = 0
     discard_samples: int = 0
     socket_drops: int = 0  # set by the UDP source from the kernel's count
+    internal_errors: int = 0  # counted by the server: engine exceptions, logged
+    replay: ReplayCounters = field(default_factory=ReplayCounters)
+
+    def count_error(self, reason: str) -> None:
+        """One decode fault, by reason (at most :data:`MAX_ERROR_REASONS` reasons)."""
+        self.decode_errors += 1
+        reasons = self.decode_error_reasons
+        if reason not in reasons and len(reasons) >= MAX_ERROR_REASONS:
+            reason = OTHER_REASON
+        reasons[reason] = reasons.get(reason, 0) + 1
 
 
 class Engine:
@@ -74,39 +106,52 @@ class Engine:
         """Decode one UDP payload and feed every sample to its consumer.
 
         A datagram that cannot be decoded is a counted drop attributed to its sender;
-        a partly decoded one still delivers the samples that decoded.
+        a partly decoded one still delivers the samples that decoded. A duplicate
+        datagram (same agent, sub-agent, sequence number and bytes) is dropped whole and
+        a duplicate sample alone, before any flow, metric, threshold or flow log sees
+        them (see :mod:`flowrt.engine.agents`); both are counted there.
         """
         counters = self.counters
-        counters.datagrams += 1
-        counters.bytes += len(payload)
         try:
             dgram = decode_datagram(payload)
         except DecodeError as err:
-            counters.decode_errors += 1
+            counters.datagrams += 1
+            counters.bytes += len(payload)
+            counters.count_error(err.reason)
             counters.datagrams_discarded += 1
             self.agents.record_error(source_ip, err.reason)
             return
+        admission = self.agents.observe(dgram, source_ip, now, zlib.crc32(payload))
+        if admission.duplicate:
+            return
+        counters.datagrams += 1
+        counters.bytes += len(payload)
+        if admission.agent is None:
+            return  # refused: over the agent cap (counted there)
         agent = dgram.agent if dgram.agent is not None else source_ip
-        if self.agents.observe(dgram, source_ip, now) is None:
-            return  # refused: over the agent or data source cap (counted there)
         # A partly decoded datagram's errors are charged to the agent by ``observe``.
-        counters.decode_errors += len(dgram.errors)
+        for error in dgram.errors:
+            counters.count_error(error.reason)
+        restarted = admission.restarted
         # Once per sample: methods bound and flow samples counted in a local, added up
         # at the end (``finally``: a sample that raises still counts, as it always has).
         ingest_flow = self.flows.ingest_flow_sample
         flow_samples = 0
         try:
-            for sample in dgram.samples:
+            for sample in admission.samples:
                 kind = sample.__class__
                 if kind is FlowSample:
                     flow_samples += 1
-                    ingest_flow(agent, sample, now)
+                    ingest_flow(agent, sample, now)  # type: ignore[arg-type]
                 elif kind is CounterSample:
                     counters.counter_samples += 1
-                    self.metrics.ingest_counters(agent, sample, dgram.uptime, now)
+                    self.metrics.ingest_counters(
+                        agent, sample, dgram.uptime, now,  # type: ignore[arg-type]
+                        restart=bool(restarted) and any(s is sample for s in restarted),
+                    )
                 elif kind is DiscardSample:
                     counters.discard_samples += 1
-                    self.flows.ingest_discard_sample(agent, sample, now)
+                    self.flows.ingest_discard_sample(agent, sample, now)  # type: ignore[arg-type]
         finally:
             counters.flow_samples += flow_samples
 
@@ -185,19 +230,12 @@ class Engine:
         return self.metrics.dump_query(agents, metrics, filter, now)
 
     def analyzer(self, now: float) -> dict[str, Any]:
-        """/analyzer/json: sFlow-RT's fields plus FlowRT's own loss and error counters."""
-        c = self.counters
-        return {
+        """/analyzer/json: sFlow-RT's fields plus every FlowRT self-metric
+        (:data:`flowrt.engine.selfmetrics.SELF_METRICS`)."""
+        out: dict[str, Any] = {
             "version": __version__,
             "updateAvailable": False,
             "uptime": int((now - self.started) * 1000),
-            "sFlowAgents": len(self.agents.to_json(now)),
-            "sFlowBytesReceived": c.bytes,
-            "sFlowDatagramsReceived": c.datagrams,
-            "sFlowDatagramsDiscarded": c.datagrams_discarded,
-            "sFlowFlowSamples": c.flow_samples,
-            "sFlowCounterSamples": c.counter_samples,
-            "sFlowDiscardSamples": c.discard_samples,
-            "sFlowDecodeErrors": c.decode_errors,
-            "sFlowSocketDrops": c.socket_drops,
         }
+        out.update(self_metric_values(self))
+        return out

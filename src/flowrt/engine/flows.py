@@ -63,6 +63,7 @@ Decisions where the digest is UNCERTAIN:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from flowrt.engine.agents import datasource_name
@@ -261,6 +262,22 @@ def compile_counter(flow: Flow) -> Counter:
     )
 
 
+@dataclass
+class FlowCounters:
+    """Bounds the flow tables hit, summed over every definition (including replaced
+    and deleted ones, so the totals never go down)."""
+
+    sources_rejected: int = 0  # samples of new data sources over a flow's cap
+    keys_evicted: int = 0  # keys dropped from full top-N tables to make room
+    log_rejected: int = 0  # new active flows not logged: the log tracker was full
+
+    def add(self, flow: Flow) -> None:
+        self.sources_rejected += flow.sources_rejected
+        self.keys_evicted += sum(table.evicted for table in flow.tables.values())
+        if flow.tracker is not None:
+            self.log_rejected += flow.tracker.rejected
+
+
 class FlowEngine:
     """All flow definitions and their state; plain synchronous object, ``now`` in seconds."""
 
@@ -277,6 +294,7 @@ class FlowEngine:
         self._records: dict[type, float] = {}
         self._discards_seen = -float("inf")
         self.topology = lookups.topology
+        self._retired = FlowCounters()  # counts of replaced and deleted definitions
 
     # --- definitions ------------------------------------------------------------------
     def set_flow(self, name: str, body: Mapping[str, Any]) -> FlowSpec:
@@ -288,14 +306,25 @@ class FlowEngine:
         old = self._flows.get(name)
         if old is not None:
             flow.watcher = old.watcher
+            self._retired.add(old)
         self._flows[name] = flow
         self._reindex()
         return spec
 
     def delete_flow(self, name: str) -> bool:
-        found = self._flows.pop(name, None) is not None
+        old = self._flows.pop(name, None)
+        if old is not None:
+            self._retired.add(old)
         self._reindex()
-        return found
+        return old is not None
+
+    @property
+    def counters(self) -> FlowCounters:
+        """Cumulative bounds-hit counts of every definition ever set (self-metrics)."""
+        total = FlowCounters(**vars(self._retired))
+        for flow in self._flows.values():
+            total.add(flow)
+        return total
 
     def specs(self) -> dict[str, FlowSpec]:
         return {name: flow.spec for name, flow in self._flows.items()}

@@ -344,15 +344,20 @@ class MetricStore:
         return state
 
     def ingest_counters(
-        self, agent: str, sample: CounterSample, uptime_ms: int, now: float
+        self, agent: str, sample: CounterSample, uptime_ms: int, now: float,
+        *, restart: bool = False,
     ) -> bool:
-        """Update one data source from a counter sample; ``False`` if it was not used."""
+        """Update one data source from a counter sample; ``False`` if it was not used.
+
+        ``restart``: sequence accounting saw the agent start again (even after a run too
+        short for the uptime to say so), so no rates are taken across this sample.
+        """
         ds = datasource_name(sample.source_id_type, sample.source_id_index)
         state = self._state(agent, ds)
         if state is None:
             self.rejected += 1
             return False
-        elapsed = self._elapsed(state, sample.sequence, uptime_ms, now)
+        elapsed = None if restart else self._elapsed(state, sample.sequence, uptime_ms, now)
         if elapsed == "ignore":
             self.ignored += 1
             return False

@@ -232,7 +232,8 @@ class FlowTable:
     """
 
     __slots__ = (
-        "_clock", "_entries", "_landmark", "_mixed", "capacity", "idle_timeout", "n", "t",
+        "_clock", "_entries", "_landmark", "_mixed", "capacity", "evicted", "idle_timeout",
+        "n", "t",
     )  # fmt: skip
     value_kind = SUM
 
@@ -261,6 +262,7 @@ class FlowTable:
             raise ValueError("a shared DecayClock must have the table's t")
         # key -> [scaled sum, last update time, scaled extra sums or None]
         self._entries: dict[str, list] = {}
+        self.evicted = 0  # keys dropped by _sweep to make room (not idle expiry)
         self._clock = clock if clock is not None else DecayClock(self.t)
         self._landmark: float | None = None  # the clock landmark stored values are scaled to
         if slot_kinds is not None and not set(slot_kinds) <= SLOT_KINDS:
@@ -353,6 +355,7 @@ class FlowTable:
         keep = int(self.capacity * RETAIN_FRACTION)
         if len(self._entries) > keep:
             largest = heapq.nlargest(keep, self._entries.items(), key=lambda kv: kv[1][0])
+            self.evicted += len(self._entries) - keep
             self._entries = dict(largest)
 
     def expire(self, now: float) -> int:

@@ -17,9 +17,12 @@ field (named after the flow's ``keys``), never as an open-ended set: at most the
 cardinality guarantee a Prometheus operator needs.
 
 ``/prometheus/analyzer/txt`` is the collector's own health: the totals sFlow-RT reports
-(names as sFlow-RT and its dashboards use them) and FlowRT's per-agent loss and decode
-error counters (``sflow_agent_*_total``), which tell "the network lost my sFlow" from "my
-agent is broken" from "the collector's socket overflowed".
+(names as sFlow-RT and its dashboards use them, ``sflow_analyzer_*``), every FlowRT
+self-metric of :data:`flowrt.engine.selfmetrics.SELF_METRICS` as ``flowrt_*`` (counters
+end in ``_total``; the same table renders ``/analyzer/json``), and per-agent loss,
+duplicate, restart and decode error counters (``sflow_agent_*``), which tell "the network
+lost my sFlow" from "the network duplicated it" from "my agent restarted" from "my agent
+is broken" from "the collector's socket overflowed".
 
 Text formatting and escaping are prometheus_client's; this module only decides what is
 exported and how it is named.
@@ -43,7 +46,7 @@ from prometheus_client.core import (
 from flowrt import __version__
 from flowrt.api import app_clock
 from flowrt.config import Properties
-from flowrt.engine import Engine, MetricPoint, QueryError, UnknownAgentError
+from flowrt.engine import GAUGE, SELF_METRICS, Engine, MetricPoint, QueryError, UnknownAgentError
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 """The classic text format: what Prometheus 2.x and promtool expect."""
@@ -227,13 +230,54 @@ def analyzer_text(engine: Engine, now: float) -> bytes:
          lambda s: s["sFlowFlowDrops"]),
         ("sflow_agent_decode_errors", "datagrams or records from the agent that did not decode",
          lambda s: s["sFlowDecodeErrors"]),
+        ("sflow_agent_datagrams_duplicate", "datagrams received twice (dropped)",
+         lambda s: s["sFlowDatagramsDuplicates"]),
+        ("sflow_agent_datagrams_out_of_order", "datagrams that arrived after a later one",
+         lambda s: s["sFlowDatagramsOutOfOrder"]),
+        ("sflow_agent_datagram_restarts", "agent restarts (datagram sequence numbers)",
+         lambda s: s["sFlowDatagramRestarts"]),
+        ("sflow_agent_samples_duplicate", "flow, counter and discard samples received twice",
+         lambda s: s["sFlowFlowDuplicateSamples"] + s["sFlowCounterDuplicateSamples"]
+         + s["sFlowNotificationDuplicateSamples"]),
+        ("sflow_agent_notification_samples_lost", "discard samples lost (sequence gaps)",
+         lambda s: s["sFlowNotificationLostSamples"]),
+        ("sflow_agent_notification_drops", "dropped packets the agent did not sample",
+         lambda s: s["sFlowNotificationDrops"]),
+        ("sflow_agent_datasources_rejected", "samples of data sources over the per-agent cap",
+         lambda s: s["sFlowDatasourcesRejected"]),
     )
     for name, doc, read in per_agent:
         family = CounterMetricFamily(name, doc, labels=[AGENT_LABEL])
         for agent, stats in sorted(agents.items()):
             family.add_metric([agent], read(stats))
         out.append(family)
+    out.extend(self_metric_families(engine))
     return exposition(out)
+
+
+def self_metric_families(engine: Engine) -> list[Metric]:
+    """One ``flowrt_*`` family per self-metric, from the same table as /analyzer/json."""
+    out: list[Metric] = []
+    for metric in SELF_METRICS:
+        value = metric.read(engine)
+        # prometheus_client adds _total to counter samples: give it the family's stem
+        family: GaugeMetricFamily | CounterMetricFamily
+        if metric.kind == GAUGE:
+            family = GaugeMetricFamily(
+                metric.prometheus, metric.help, labels=[metric.label] if metric.label else None
+            )
+        else:
+            family = CounterMetricFamily(
+                metric.prometheus.removesuffix("_total"), metric.help,
+                labels=[metric.label] if metric.label else None,
+            )
+        if metric.label:
+            for key, count in sorted(value.items()):
+                family.add_metric([str(key)], count)
+        else:
+            family.add_metric([], value)
+        out.append(family)
+    return out
 
 
 # --- HTTP ----------------------------------------------------------------------------------------
@@ -288,5 +332,5 @@ def install_routes(
 
 __all__ = [
     "CONTENT_TYPE", "MAX_FLOW_SERIES", "analyzer_text", "install_routes", "is_number",
-    "label_name", "metric_name", "metrics_text",
+    "label_name", "metric_name", "metrics_text", "self_metric_families",
 ]
