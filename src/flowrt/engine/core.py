@@ -68,6 +68,8 @@ class Engine:
         self.flows = FlowEngine(self.lookups, log_size=self.props.get_int("flows.max"))
         self.thresholds = ThresholdEngine(events_max=self.props.get_int("events.max"))
         self.metrics.register_source(self.flows.metric_points)
+        #: "reference" (this class decodes) or "native" (flowrt.engine.native drives it)
+        self.ingest_path = "reference"
 
     # --- ingest -------------------------------------------------------------------
     def ingest_datagram(self, payload: bytes, source_ip: str, now: float) -> None:
@@ -192,4 +194,5 @@ class Engine:
             "sFlowDiscardSamples": c.discard_samples,
             "sFlowDecodeErrors": c.decode_errors,
             "sFlowSocketDrops": c.socket_drops,
+            "ingestPath": self.ingest_path,
         }
