@@ -175,4 +175,11 @@ class NativeIngest:
                 flow.notify(table, source, key, now)
 
 
-__all__ = ["NativeIngest", "record_rules"]
+__all__ = ["NativeIngest", "native_ingest_for", "record_rules"]
+
+
+def native_ingest_for(engine: Engine) -> NativeIngest | None:
+    """The native driver for ``engine``, or None (reference path) when the core is not
+    built or ``FLOWRT_NO_EXTENSIONS`` is set."""
+    module = load_native()
+    return None if module is None else NativeIngest(engine, module)
