@@ -21,14 +21,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import sflow_captures, udp_payloads
 from flowrt._core import load_native
 from flowrt.engine.core import Engine
 from flowrt.engine.native import NativeIngest
 from flowrt.sflow.encode import encode_datagram
 from flowrt.sflow.model import Datagram, FlowSample
 from flowrt.sflow.records.flow import ExtendedSwitch, SampledHeader
-
-from conftest import sflow_captures, udp_payloads
 
 if os.environ.get("FLOWRT_NO_EXTENSIONS"):
     pytest.skip("reference-path run: no native path to compare", allow_module_level=True)
@@ -239,8 +238,10 @@ def flow_defs(draw: st.DrawFn) -> dict[str, dict[str, Any]]:
     defs = {}
     for i in range(draw(st.integers(1, 4))):
         keys = draw(st.lists(st.sampled_from(KEY_POOL), max_size=3))
-        body: dict[str, Any] = {"keys": ",".join(keys), "value": draw(st.sampled_from(VALUE_POOL)),
-                                "n": draw(st.integers(5, 20)), "t": draw(st.sampled_from([1, 2, 10]))}
+        body: dict[str, Any] = {
+            "keys": ",".join(keys), "value": draw(st.sampled_from(VALUE_POOL)),
+            "n": draw(st.integers(5, 20)), "t": draw(st.sampled_from([1, 2, 10])),
+        }
         if draw(st.booleans()):
             key = draw(st.sampled_from(KEY_POOL))
             values = draw(st.lists(st.sampled_from(
