@@ -518,6 +518,7 @@ typedef struct {
     int nsamples;
     char agent[INET6_ADDRSTRLEN + 1];
     size_t agent_len;
+    int mixed; /* the walked datagram also holds counter samples */
     PyObject *pending_payload;
     Agg agg;
     /* counters */
@@ -595,6 +596,7 @@ static int record_ok(const Core *c, uint32_t tag, uint32_t len) {
 /* Walk one datagram into c->samples. 0: usable; -1: refused (reference path). */
 static int walk_datagram(Core *c, const uint8_t *d, size_t end, uint32_t *hdr) {
     c->nsamples = 0;
+    c->mixed = 0;
     if (end < 8) return -1;
     if (rd32(d) != 5) return -1;
     uint32_t addr_type = rd32(d + 4);
@@ -660,8 +662,11 @@ static int walk_datagram(Core *c, const uint8_t *d, size_t end, uint32_t *hdr) {
             nrecords = rd32(p + 40);
             pos = start + 44;
             s->expanded = 1;
+        } else if (tag == 2 || tag == 4) {
+            c->mixed = 1; /* counter samples: Python decodes them (and accounts the datagram) */
+            continue;
         } else {
-            return -1; /* counter, discard, unknown samples: the reference path */
+            return -1; /* discard and unknown samples: the reference path */
         }
         s->has_header = 0;
         s->located = 0;
@@ -876,7 +881,9 @@ static PyObject *make_light_datagram(Core *c, const uint32_t *hdr) {
 }
 
 /* walk(payload) -> (datagram, shapes, python_samples) | None
-   datagram: a Datagram of FlowSamples without records (for sequence accounting);
+   datagram: a Datagram of FlowSamples without records (for sequence accounting), or None
+   when the datagram also holds counter samples (Python decodes it for those; sample
+   indices below count flow samples only);
    shapes: ((layer string, sample index), ...) first sample of each header shape;
    python_samples: indices of samples the core cannot count (no sampled_header). */
 static PyObject *Core_walk(Core *c, PyObject *payload) {
@@ -902,7 +909,7 @@ static PyObject *Core_walk(Core *c, PyObject *payload) {
     PyBuffer_Release(&view);
     /* keep the payload alive while samples point into it (bytes are immutable) */
     Py_XSETREF(c->pending_payload, Py_NewRef(payload));
-    PyObject *dgram = make_light_datagram(c, hdr);
+    PyObject *dgram = c->mixed ? Py_NewRef(Py_None) : make_light_datagram(c, hdr);
     if (!dgram) return NULL;
     PyObject *shapes = PyList_New(0), *py = PyList_New(0);
     if (!shapes || !py) goto fail;

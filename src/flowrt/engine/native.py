@@ -3,9 +3,12 @@
 :class:`NativeIngest` takes datagrams in place of :meth:`Engine.ingest_datagram` and
 gives the same state (tables, metrics, agents, flow log, counters) faster:
 
-* the core walks the datagram; a datagram it refuses (decode errors, counter, discard
-  or unknown samples, records whose reference decoder could fail) goes whole to
-  :meth:`Engine.ingest_datagram`, so errors, counters and discards keep their meaning;
+* the core walks the datagram; a datagram it refuses (decode errors, discard or unknown
+  samples, records whose reference decoder could fail) goes whole to
+  :meth:`Engine.ingest_datagram`, so errors and discards keep their meaning; one that
+  also holds counter samples is decoded by the reference decoder for accounting and
+  counters (any decode error: the whole reference path), its flow samples still counted
+  by the core;
 * otherwise the core returns a record-less :class:`~flowrt.sflow.model.Datagram` for
   sequence accounting (:meth:`AgentTable.observe` decides, per datagram and before
   anything is counted, whether its samples count: a refused agent, and once the
@@ -35,7 +38,7 @@ from flowrt._core.lower import Plan, lower_spec
 from flowrt.engine.flows import KEYS_RESOLUTION, Flow
 from flowrt.engine.sampleview import FlowSampleView
 from flowrt.sflow.decode import decode_datagram
-from flowrt.sflow.model import Datagram, FlowSample
+from flowrt.sflow.model import CounterSample, Datagram, FlowSample
 from flowrt.sflow.registry import FLOW_RECORDS
 
 if TYPE_CHECKING:
@@ -109,36 +112,53 @@ class NativeIngest:
             engine.ingest_datagram(payload, source_ip, now)
             return
         dgram, shapes, python_samples = walked
+        decoded: Datagram | None = None
+        if dgram is None:  # flow and counter samples: the reference decoder reads it
+            decoded = decode_datagram(payload)
+            if decoded.errors:
+                self.flush()
+                engine.ingest_datagram(payload, source_ip, now)
+                return
+            dgram = decoded
         counters = engine.counters
         counters.datagrams += 1
         counters.bytes += len(payload)
         if engine.agents.observe(dgram, source_ip, now) is None:
             return  # refused: over the agent or data source cap (counted there)
-        counters.flow_samples += len(dgram.samples)
-        agent = dgram.agent
+        agent = dgram.agent or source_ip
+        if decoded is not None:
+            flow_samples = [s for s in decoded.samples if s.__class__ is FlowSample]
+            for sample in decoded.samples:
+                if sample.__class__ is CounterSample:
+                    counters.counter_samples += 1
+                    engine.metrics.ingest_counters(agent, sample, decoded.uptime, now)  # type: ignore[arg-type]
+        counters.flow_samples += len(dgram.samples) if decoded is None else len(flow_samples)
         flows = engine.flows
-        decoded: Datagram | None = None
         seen = flows._shapes
         for shape, index in shapes:
             last = seen.get(shape)
             if last is None or now - last >= KEYS_RESOLUTION:
-                decoded = decoded or decode_datagram(payload)
-                flows._observe_keys(FlowSampleView(agent, decoded.samples[index]), now)
+                if decoded is None:
+                    decoded = decode_datagram(payload)
+                    flow_samples = decoded.samples
+                flows._observe_keys(FlowSampleView(agent, flow_samples[index]), now)
         skip = None
         if python_samples or self._fallback:
-            decoded = decoded or decode_datagram(payload)
-            skip = self._reference_samples(agent, decoded, set(python_samples), now)
+            if decoded is None:
+                decoded = decode_datagram(payload)
+                flow_samples = decoded.samples
+            skip = self._reference_samples(agent, flow_samples, set(python_samples), now)
         self.core.commit(skip)
         self._pending_now = now
 
     def _reference_samples(
-        self, agent: str, decoded: Datagram, python_samples: set[int], now: float
+        self, agent: str, samples: list[Any], python_samples: set[int], now: float
     ) -> bytes | None:
         """Run the reference path where the core does not: whole samples it cannot
         count, and fallback definitions on the others. Returns the core's skip mask."""
         flows = self.engine.flows
         fallback = self._fallback
-        for index, sample in enumerate(decoded.samples):
+        for index, sample in enumerate(samples):
             if index in python_samples:
                 flows.ingest_flow_sample(agent, sample, now)  # every definition
                 continue
@@ -153,7 +173,7 @@ class NativeIngest:
                 flow.counter(view, source, now)
         if not python_samples:
             return None
-        return bytes(1 if i in python_samples else 0 for i in range(len(decoded.samples)))
+        return bytes(1 if i in python_samples else 0 for i in range(len(samples)))
 
     def flush(self) -> None:
         """Apply the core's aggregated sums to the flow tables at their ``now``."""
