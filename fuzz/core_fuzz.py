@@ -71,9 +71,10 @@ def run_one(cores: list, data: bytes) -> None:
     core = cores[data[0] % len(cores)]
     walked = core.walk(data[1:])
     if walked is not None:
-        dgram, shapes, python_samples = walked
-        assert len(shapes) <= len(dgram.samples) and len(python_samples) <= len(dgram.samples)
-        mask = bytes(i % 2 for i in range(len(dgram.samples))) if data[0] & 0x80 else None
+        dgram, shapes, python_samples = walked  # dgram None: counter samples ride along
+        count = len(dgram.samples) if dgram is not None else 64
+        assert len(shapes) <= count and len(python_samples) <= count
+        mask = bytes(i % 2 for i in range(count)) if data[0] & 0x80 else None
         counted = core.commit(mask)
         assert isinstance(counted, int) and counted >= 0
     else:
