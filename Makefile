@@ -14,7 +14,7 @@ RUN_ARGS ?=
 setup: $(DEV_STAMP) apt
 
 # the runtime only: what `make run` needs (no test tools, no apt peers)
-$(RUNTIME_STAMP): pyproject.toml
+$(RUNTIME_STAMP): pyproject.toml setup.py src/flowrt/_core/_ingest.c
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e .
@@ -42,9 +42,16 @@ apt:
 run: $(RUNTIME_STAMP)
 	$(VENV)/bin/flowrt run $(RUN_ARGS)
 
-# static checks first (seconds), then the suite: style, types, the layering contract
+# Static checks first (seconds): style, types, the layering contract. Then the whole suite
+# on the compiled ingest core (built in place by the editable install; the import check
+# makes a failed build loud), then the whole-process tests again on the reference path
+# (FLOWRT_NO_EXTENSIONS=1); tests/core compares both paths sample for sample.
+REFERENCE_PATH_TESTS := tests/integration/test_acceptance.py tests/integration/test_accounting.py \
+	tests/integration/test_process.py tests/integration/test_replay.py
 test: lint
+	$(PY) -c "from flowrt._core import load_native; assert load_native(), 'flowrt._core not built'"
 	$(PY) -m pytest -q
+	FLOWRT_NO_EXTENSIONS=1 $(PY) -m pytest -q $(REFERENCE_PATH_TESTS)
 
 lint: setup
 	$(VENV)/bin/ruff check --no-cache src tests bench fuzz
@@ -56,10 +63,23 @@ bench: setup
 
 # coverage-guided fuzzing of the decoder (atheris); FUZZ_SECONDS bounds the run
 FUZZ_SECONDS ?= 60
+# then the compiled core under AddressSanitizer + UndefinedBehaviorSanitizer (gcc),
+# FUZZ_RUNS inputs (or FUZZ_SECONDS, whichever ends first)
+FUZZ_RUNS ?= 10000000
+ASAN_SO := build/asan/_ingest$(shell $(PY) -c "import sysconfig; print(sysconfig.get_config_var('EXT_SUFFIX'))")
 fuzz: setup
 	$(PY) -m pip install --quiet atheris
 	$(PY) fuzz/make_corpus.py fuzz/corpus
 	$(PY) fuzz/sflow_decode_fuzz.py fuzz/corpus -max_total_time=$(FUZZ_SECONDS)
+	mkdir -p build/asan
+	gcc -shared -fPIC -std=c11 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer \
+		-fsanitize=address,undefined -fno-sanitize-recover=undefined \
+		$(shell $(PY) -c "import sysconfig; print('-I' + sysconfig.get_paths()['include'])") \
+		src/flowrt/_core/_ingest.c -o $(ASAN_SO)
+	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+		LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
+		FLOWRT_CORE_SO=$(ASAN_SO) $(PY) fuzz/core_fuzz.py fuzz/corpus \
+		--runs $(FUZZ_RUNS) --seconds $(FUZZ_SECONDS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis .mypy_cache .import_linter_cache

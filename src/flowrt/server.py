@@ -34,13 +34,14 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from flowrt.api import create_app
 from flowrt.config import ConfigError, Properties
-from flowrt.engine import Engine, ReplayCounters
+from flowrt.engine import Engine, NativeIngest, ReplayCounters, native_ingest_for
 from flowrt.export import prometheus
 from flowrt.logline import say_rt
 from flowrt.progress import Progress
 from flowrt.scripts import ScriptHost
 from flowrt.scripts import install_routes as install_script_routes
 from flowrt.sources import CaptureError, PcapReader, ReceivedDatagram, UdpReceiver, read_pcap
+from flowrt.sources.batch_udp import Batch, BatchReceiver
 from flowrt.sources.udp import DEFAULT_RCVBUF
 from flowrt.web import routes as web_routes
 
@@ -170,6 +171,9 @@ class Server:
         self.settings = Settings.from_props(props)  # ConfigError now, before binding anything
         self.clock = EngineClock()
         self.engine = Engine(props, now=self.clock.now())
+        # the compiled ingest core when built and not disabled (FLOWRT_NO_EXTENSIONS=1)
+        self.native: NativeIngest | None = native_ingest_for(self.engine)
+        self._batch_receiver: BatchReceiver | None = None
         self.receiver: UdpReceiver | None = None
         self.endpoints: Endpoints | None = None
         self.replay_done = asyncio.Event()
@@ -246,7 +250,14 @@ class Server:
             raise OSError(
                 f"cannot listen on UDP {format_address(host, port or 0)}: {err.strerror or err}"
             ) from None
-        self.receiver.add_to_loop(asyncio.get_running_loop(), self._on_datagram)
+        loop = asyncio.get_running_loop()
+        if self.native is None:
+            self.receiver.add_to_loop(loop, self._on_datagram)
+        else:
+            self._batch_receiver = BatchReceiver(
+                self.native.core, self.receiver.sock.fileno(), loop, self._on_batch
+            )
+            self._batch_receiver.start()
         return self.receiver.address
 
     async def stop(self) -> None:
@@ -254,6 +265,8 @@ class Server:
         if self._stopping:
             return
         self._stopping = True
+        if self._batch_receiver is not None:
+            self._batch_receiver.stop()
         if self.receiver is not None:
             self._update_socket_drops()
             self.receiver.close()
@@ -271,10 +284,36 @@ class Server:
     def _on_datagram(self, datagram: ReceivedDatagram) -> None:
         self._ingest(datagram.payload, datagram.source, self.clock.now())
 
+    def _on_batch(self, batch: Batch, drops: int) -> None:
+        """A batch from the native receive thread: one ``now``, then one flush."""
+        if self._stopping:
+            return
+        now = self.clock.now()
+        for payload, source, _port in batch:
+            self._ingest(payload, source, now)
+        self._flush_native()
+        if drops >= 0 and self.receiver is not None:
+            self.receiver.kernel_drops = drops
+        if self._batch_receiver is not None:
+            self.engine.counters.receive_errors = self._batch_receiver.receive_errors
+
+    def _flush_native(self) -> None:
+        if self.native is None:
+            return
+        try:
+            self.native.flush()
+        except Exception:
+            self.engine.counters.internal_errors += 1
+            if self.engine.counters.internal_errors <= INTERNAL_ERROR_LOG_LIMIT:
+                logging.getLogger("flowrt.server").exception("internal error in native flush")
+
     def _ingest(self, payload: bytes, source: str, now: float) -> None:
         """Feed the engine; an engine bug is logged (a few times), never fatal to ingest."""
         try:
-            self.engine.ingest_datagram(payload, source, now)
+            if self.native is not None:
+                self.native.ingest_datagram(payload, source, now)
+            else:
+                self.engine.ingest_datagram(payload, source, now)
         except Exception:
             self.engine.counters.internal_errors += 1
             if self.engine.counters.internal_errors <= INTERNAL_ERROR_LOG_LIMIT:
@@ -313,6 +352,7 @@ class Server:
                         await asyncio.sleep(0)
                 now = clock.now()
                 self._ingest(datagram.payload, datagram.source, now)
+                self._flush_native()  # the API sees every datagram replayed so far
                 if now >= self._next_tick:
                     _copy_replay_stats(reader, self.engine.counters.replay)
                 self._tick_if_due(now)
@@ -333,6 +373,7 @@ class Server:
         if now < self._next_tick:
             return
         self._next_tick = now + TICK_SECONDS
+        self._flush_native()
         try:
             self.engine.tick(now)
         except Exception:

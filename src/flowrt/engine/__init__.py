@@ -16,6 +16,7 @@ from flowrt.engine.core import Engine, IngestCounters, ReplayCounters
 from flowrt.engine.groups import GroupError
 from flowrt.engine.metric_query import MetricPoint, QueryError, UnknownAgentError
 from flowrt.engine.metrics import MetricStore
+from flowrt.engine.native import NativeIngest, native_ingest_for
 from flowrt.engine.selfmetrics import GAUGE, SELF_METRICS, SelfMetric
 from flowrt.engine.thresholds import ThresholdError
 from flowrt.engine.topology import TopologyError
@@ -38,6 +39,7 @@ __all__ = [
     "IngestCounters",
     "MetricPoint",
     "MetricStore",
+    "NativeIngest",
     "QueryError",
     "ReplayCounters",
     "SelfMetric",
@@ -45,4 +47,5 @@ __all__ = [
     "TopologyError",
     "UnknownAgentError",
     "datasource_name",
+    "native_ingest_for",
 ]

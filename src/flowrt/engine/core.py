@@ -70,6 +70,7 @@ class IngestCounters:
     discard_samples: int = 0
     socket_drops: int = 0  # set by the UDP source from the kernel's count
     internal_errors: int = 0  # counted by the server: engine exceptions, logged
+    receive_errors: int = 0  # copied by the server from the native receive thread
     replay: ReplayCounters = field(default_factory=ReplayCounters)
 
     def count_error(self, reason: str) -> None:
@@ -100,6 +101,8 @@ class Engine:
         self.flows = FlowEngine(self.lookups, log_size=self.props.get_int("flows.max"))
         self.thresholds = ThresholdEngine(events_max=self.props.get_int("events.max"))
         self.metrics.register_source(self.flows.metric_points)
+        #: "reference" (this class decodes) or "native" (flowrt.engine.native drives it)
+        self.ingest_path = "reference"
 
     # --- ingest -------------------------------------------------------------------
     def ingest_datagram(self, payload: bytes, source_ip: str, now: float) -> None:
@@ -236,6 +239,7 @@ class Engine:
             "version": __version__,
             "updateAvailable": False,
             "uptime": int((now - self.started) * 1000),
+            "ingestPath": self.ingest_path,
         }
         out.update(self_metric_values(self))
         return out

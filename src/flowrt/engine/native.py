@@ -1,0 +1,231 @@
+"""The engine's native ingest path: the compiled core in front of the reference engine.
+
+:class:`NativeIngest` takes datagrams in place of :meth:`Engine.ingest_datagram` and
+gives the same state (tables, metrics, agents, flow log, counters) faster:
+
+* the core walks the datagram; a datagram it refuses (decode errors, discard or unknown
+  samples, records whose reference decoder could fail) goes whole to
+  :meth:`Engine.ingest_datagram`, so errors and discards keep their meaning; one that
+  also holds counter samples is decoded by the reference decoder for accounting and
+  counters (any decode error: the whole reference path), its flow samples still counted
+  by the core;
+* otherwise the core returns a record-less :class:`~flowrt.sflow.model.Datagram` for
+  sequence accounting (:meth:`AgentTable.observe` decides, per datagram and before
+  anything is counted, whether its samples count: a refused agent, a duplicate datagram
+  and duplicate samples are dropped here and never aggregated);
+* the core counts each sample in every definition it can run (:mod:`flowrt._core.lower`)
+  and accumulates per (flow, agent, data source, key); :meth:`flush` applies the sums to
+  the flow tables at the batch's ``now``. The aggregation is cut whenever ``now``
+  changes, so a table gets the same additions at the same times as on the reference path;
+* definitions the core cannot run (key functions, regexes, log:true, ...) are
+  "fallback" flows: when any exists, the datagram is also decoded by the reference
+  decoder and those definitions alone count its samples, as the reference does;
+* samples without a sampled_header (sampled_ipv4/ipv6/ethernet records) are counted by
+  the reference per-sample path for every definition;
+* with an active topology (ingress-port data sources) every definition is a fallback.
+
+/flowkeys/json: each header shape the core reports is noted exactly when the reference
+would note it (at most once a second per shape), from the reference decode of that one
+datagram.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import TYPE_CHECKING, Any
+
+from flowrt._core import NATIVE_PATH, load_native
+from flowrt._core.lower import Plan, lower_spec
+from flowrt.engine.flows import KEYS_RESOLUTION, Flow
+from flowrt.flowlang.sampleview import FlowSampleView
+from flowrt.sflow.decode import decode_datagram
+from flowrt.sflow.model import CounterSample, Datagram, FlowSample
+from flowrt.sflow.registry import FLOW_RECORDS
+
+if TYPE_CHECKING:
+    from flowrt.engine.core import Engine
+
+
+def record_rules() -> dict[int, int]:
+    """Flow record tag → the least length its reference decoder accepts (-1: variable
+    layout, the core refuses the datagram so the reference reports any fault)."""
+    return {
+        tag: codec.fixed_size if codec.fixed_size is not None else -1
+        for tag, codec in FLOW_RECORDS.items()
+    }
+
+
+class NativeIngest:
+    """Drives the compiled core for one :class:`Engine` (same thread as the engine)."""
+
+    def __init__(self, engine: Engine, module: Any = None) -> None:
+        native = module if module is not None else load_native()
+        if native is None:
+            raise RuntimeError("the compiled ingest core is not available")
+        self.engine = engine
+        self.fields: dict[str, tuple[int, bool]] = native.FIELDS
+        self.core = native.Core(Datagram, FlowSample, record_rules())
+        self._flows_seen: tuple[Flow, ...] | None = None
+        self._topology_active = False
+        self._by_id: dict[int, Flow] = {}
+        self._fallback: tuple[Flow, ...] = ()
+        self._pending_now: float | None = None
+        engine.ingest_path = NATIVE_PATH
+
+    # --- programs ---------------------------------------------------------------------
+    def _sync(self) -> None:
+        """Re-lower when definitions or topology activity changed (identity checks)."""
+        flows = self.engine.flows._packet_flows
+        active = self.engine.topology.active
+        if flows is self._flows_seen and active == self._topology_active:
+            return
+        self.flush()
+        plans: list[Plan] = []
+        fallback: list[Flow] = []
+        self._by_id = {}
+        for flow_id, flow in enumerate(flows):
+            plan = None if active else lower_spec(flow_id, flow.spec, self.fields)
+            if plan is None:
+                fallback.append(flow)
+            else:
+                plans.append(plan)
+                self._by_id[flow_id] = flow
+        self.core.set_program([plan.as_tuple() for plan in plans])
+        self._fallback = tuple(fallback)
+        self._flows_seen = flows
+        self._topology_active = active
+
+    def native_flows(self) -> list[str]:
+        """Names of the definitions the core runs (the rest run on the reference path)."""
+        self._sync()
+        return [flow.name for flow in self._by_id.values()]
+
+    # --- ingest -----------------------------------------------------------------------
+    def ingest_datagram(self, payload: bytes, source_ip: str, now: float) -> None:
+        """Same effect as :meth:`Engine.ingest_datagram` (once :meth:`flush` has run)."""
+        self._sync()
+        if self._pending_now is not None and now != self._pending_now:
+            self.flush()
+        engine = self.engine
+        walked = self.core.walk(payload)
+        if walked is None:
+            self.flush()  # keep additions in arrival order around a reference datagram
+            engine.ingest_datagram(payload, source_ip, now)
+            return
+        dgram, shapes, python_samples = walked
+        decoded: Datagram | None = None
+        if dgram is None:  # flow and counter samples: the reference decoder reads it
+            decoded = decode_datagram(payload)
+            if decoded.errors:
+                self.flush()
+                engine.ingest_datagram(payload, source_ip, now)
+                return
+            dgram = decoded
+        admission = engine.agents.observe(dgram, source_ip, now, zlib.crc32(payload))
+        if admission.duplicate:
+            return  # dropped whole before anything counts it (counted in its stream)
+        counters = engine.counters
+        counters.datagrams += 1
+        counters.bytes += len(payload)
+        if admission.agent is None:
+            return  # refused: over the agent cap (counted there)
+        agent = dgram.agent or source_ip
+        kept = admission.samples
+        restarted = admission.restarted
+        flow_samples: list[Any]
+        if decoded is not None:
+            flow_samples = [s for s in decoded.samples if s.__class__ is FlowSample]
+            for sample in kept:
+                if sample.__class__ is CounterSample:
+                    counters.counter_samples += 1
+                    engine.metrics.ingest_counters(
+                        agent, sample, decoded.uptime, now,  # type: ignore[arg-type]
+                        restart=bool(restarted) and any(r is sample for r in restarted),
+                    )
+        else:
+            flow_samples = dgram.samples
+        # duplicate samples (seen before in another datagram) are skipped by the core too
+        duplicates: set[int] = set()
+        if len(kept) != len(dgram.samples):
+            kept_ids = {id(sample) for sample in kept}
+            duplicates = {i for i, s in enumerate(flow_samples) if id(s) not in kept_ids}
+        counters.flow_samples += len(flow_samples) - len(duplicates)
+        flows = engine.flows
+        seen = flows._shapes
+        for shape, index in shapes:
+            last = seen.get(shape)
+            if last is None or now - last >= KEYS_RESOLUTION:
+                if decoded is None:
+                    decoded = decode_datagram(payload)
+                    flow_samples = decoded.samples
+                flows._observe_keys(FlowSampleView(agent, flow_samples[index]), now)
+        skip = None
+        if python_samples or self._fallback:
+            if decoded is None:
+                decoded = decode_datagram(payload)
+                flow_samples = decoded.samples
+            skip = self._reference_samples(
+                agent, flow_samples, set(python_samples), duplicates, now
+            )
+        elif duplicates:
+            skip = bytes(1 if i in duplicates else 0 for i in range(len(flow_samples)))
+        self.core.commit(skip)
+        self._pending_now = now
+
+    def _reference_samples(
+        self, agent: str, samples: list[Any], python_samples: set[int],
+        duplicates: set[int], now: float,
+    ) -> bytes | None:
+        """Run the reference path where the core does not: whole samples it cannot
+        count, and fallback definitions on the others. Returns the core's skip mask
+        (samples Python counted, and duplicate samples nobody counts)."""
+        flows = self.engine.flows
+        fallback = self._fallback
+        for index, sample in enumerate(samples):
+            if index in duplicates:
+                continue
+            if index in python_samples:
+                flows.ingest_flow_sample(agent, sample, now)  # every definition
+                continue
+            if not fallback:
+                continue
+            view = FlowSampleView(agent, sample)
+            code = sample.source_id_type << 32 | sample.source_id_index  # type: ignore[union-attr]
+            if sample.source_id_type and flows.topology.active:  # type: ignore[union-attr]
+                code = flows._ingress_port(agent, sample, code)  # type: ignore[arg-type]
+            source = flows._sources.get((agent, code)) or flows._source(agent, code)
+            for flow in fallback:
+                flow.counter(view, source, now)
+        skipped = python_samples | duplicates
+        if not skipped:
+            return None
+        return bytes(1 if i in skipped else 0 for i in range(len(samples)))
+
+    def flush(self) -> None:
+        """Apply the core's aggregated sums to the flow tables at their ``now``."""
+        now = self._pending_now
+        if now is None:
+            return
+        self._pending_now = None
+        flows = self.engine.flows
+        sources, make_source = flows._sources, flows._source
+        by_id = self._by_id
+        for flow_id, agent, code, key, value, _samples in self.core.drain():
+            flow = by_id[flow_id]
+            source = sources.get((agent, code)) or make_source(agent, code)
+            table = flow.tables.get(source) or flow.new_table(source)
+            if table is None:
+                continue
+            table.add(key, value, None, now)
+            if flow.watcher is not None:
+                flow.notify(table, source, key, now)
+
+
+__all__ = ["NativeIngest", "native_ingest_for", "record_rules"]
+
+
+def native_ingest_for(engine: Engine) -> NativeIngest | None:
+    """The native driver for ``engine``, or None (reference path) when the core is not
+    built or ``FLOWRT_NO_EXTENSIONS`` is set."""
+    module = load_native()
+    return None if module is None else NativeIngest(engine, module)
