@@ -9,7 +9,7 @@ DEV_STAMP := $(VENV)/.dev
 APT_PACKAGES := $(shell grep -v '^\#' packages.apt 2>/dev/null)
 RUN_ARGS ?=
 
-.PHONY: setup apt run test lint bench fuzz clean
+.PHONY: setup apt run test lint bench fuzz clean image
 
 setup: $(DEV_STAMP) apt
 
@@ -80,6 +80,18 @@ fuzz: setup
 		LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
 		FLOWRT_CORE_SO=$(ASAN_SO) $(PY) fuzz/core_fuzz.py fuzz/corpus \
 		--runs $(FUZZ_RUNS) --seconds $(FUZZ_SECONDS)
+
+# the container image (deploy/Dockerfile) with podman or docker, whichever is installed;
+# IMAGE_BASE replaces the python:3.11-slim base (e.g. a local image where no registry is);
+# IMAGE_BUILD_ARGS adds engine options (e.g. --ulimit nofile=4096:4096 in a sandbox)
+IMAGE ?= flowrt:latest
+IMAGE_BASE ?=
+IMAGE_BUILD_ARGS ?=
+image:
+	@engine=$$(command -v podman || command -v docker) || { echo "make image: needs podman or docker" >&2; exit 1; }; \
+	format=""; case "$$engine" in *podman) format="--format=docker";; esac; \
+	set -x; "$$engine" build $$format $(if $(IMAGE_BASE),--build-arg BASE=$(IMAGE_BASE)) $(IMAGE_BUILD_ARGS) \
+		-f deploy/Dockerfile -t $(IMAGE) .
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis .mypy_cache .import_linter_cache

@@ -215,11 +215,13 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """
     import asyncio  # here, not at the top: the decode commands do not need it
 
-    from flowrt.config import ConfigError, Properties
+    from flowrt.config import ConfigError, Properties, environment_warnings
     from flowrt.server import configure_logging, serve
 
     try:
         props, _rest = Properties.load([f"-D{define}" for define in args.define or ()])
+        for warning in environment_warnings(os.environ):
+            print(f"{PROG}: warning: {warning}", file=sys.stderr, flush=True)
         configure_logging()
         with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how the server stops
             asyncio.run(serve(props))

@@ -40,6 +40,9 @@ CONF_DIR = "conf.d"
 CONF_GLOB = "*.conf"
 ENV_RTPROP = "RTPROP"
 ENV_PREFIX = "FLOWRT_"
+JVM_ENVIRONMENT = ("RTMEM", "RTGC", "RTJVM")
+"""sFlow-RT launcher variables that size and tune its Java VM: heap (``RTMEM=1G``),
+garbage collector and JVM options. FlowRT has no JVM; see :func:`environment_warnings`."""
 DEFINE_PREFIX = "-D"
 _TRUE = frozenset({"yes", "true", "on", "1"})
 _FALSE = frozenset({"no", "false", "off", "0"})
@@ -189,6 +192,27 @@ def _refuse_unimplemented(origins: Mapping[str, str]) -> None:
                f" {NOT_IMPLEMENTED[name]}" for name in sorted(origins) if name in NOT_IMPLEMENTED]
     if refused:
         raise ConfigError("; ".join(refused) + "; remove the setting")
+
+
+def environment_warnings(environ: Mapping[str, str]) -> list[str]:
+    """Warnings for sFlow-RT launcher variables that mean nothing to FlowRT.
+
+    An sFlow-RT deployment moved over as is (a container's ``-e RTMEM=2G``, a unit's
+    ``Environment=``) should say at startup that the setting is ignored rather than let
+    the operator believe memory is capped. FlowRT's memory is bounded by the table caps
+    among the properties; the process as a whole is capped by the container's or the
+    service's memory limit.
+    """
+    warnings = []
+    for name in JVM_ENVIRONMENT:
+        value = environ.get(name, "").strip()
+        if value:
+            warnings.append(
+                f"{name}={value} is ignored: it tunes sFlow-RT's Java VM, and FlowRT has none;"
+                " memory is bounded by properties (flowrt.agents.max, events.max, ...) and"
+                " by the container's or service's memory limit"
+            )
+    return warnings
 
 
 class Properties:
