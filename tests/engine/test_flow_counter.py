@@ -25,7 +25,7 @@ SPECS = [
      "values": ["frames", "avg:bytes"]},
     {"keys": "agent,reason,ipsource.1,nosuchkey", "value": "frames"},
     {"keys": "agent,direction", "value": "stripped", "filter": "stack~.*ip.*"},
-    # value kinds other than sums (§2.4), as the main value and among values
+    # value kinds other than sums, as the main value and among values
     {"keys": "ipsource", "value": "avg:bytes", "values": ["frames", "max:ipbytes"]},
     {"keys": "ipdestination", "value": "count:ipsource",
      "values": ["count:tcpdestinationport", "min:bytes", "avg:frames"]},

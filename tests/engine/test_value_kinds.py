@@ -1,4 +1,4 @@
-"""Value kinds avg:/max:/min:/count: (§2.4), /activeflows key filters and /flowlocations.
+"""Value kinds avg:/max:/min:/count:, /activeflows key filters and /flowlocations.
 
 Streams are generated, encoded into real sFlow datagrams and decoded again, so the engine
 sees exactly what the wire gives it. Expected figures follow from the estimators that

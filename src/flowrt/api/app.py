@@ -1,7 +1,7 @@
 """The sFlow-RT compatible REST API: routes, each one "parse arguments, ask the engine,
 serialize".
 
-Paths, query arguments, defaults and JSON shapes follow sFlow-RT (API digest §1-§3),
+Paths, query arguments, defaults and JSON shapes follow sFlow-RT's REST API,
 so existing scripts, curl calls and dashboards work unchanged. The handlers hold no
 state of their own: every answer is computed from the :class:`~flowrt.engine.core.Engine`
 at the time the engine's ``clock`` says (wall time, or the replay clock when replaying a

@@ -97,7 +97,7 @@ def list_arg(request: web.Request, name: str) -> list[str]:
 
 
 def metric_filter(request: web.Request) -> dict[str, list[str]] | None:
-    """Metric endpoints read every query argument as a data source filter (§1.1):
+    """Metric endpoints read every query argument as a data source filter:
     ``?os_name=linux&os_name=windows&cpu_num=2`` → ``{os_name: [linux, windows], ...}``."""
     if not request.query:
         return None

@@ -17,7 +17,7 @@ smoothed per-second rates. Per sample (the hot path):
    ``log:true`` definitions also feed their :class:`FlowTracker`, and watched
    definitions (those with thresholds) report the new smoothed value at once.
 
-Values (§2.4): ``value`` and each ``values`` entry is a numeric key or ``rate:<key>``
+Values: ``value`` and each ``values`` entry is a numeric key or ``rate:<key>``
 (summed, scaled by the sampling rate, per second), ``avg:<key>`` (the sampling-weighted
 mean per sample, not scaled: ``avg:ipbytes`` = mean packet size), ``max:``/``min:<key>``
 (a decaying extreme over about t seconds) or ``count:<key>`` (recency-weighted number of
@@ -27,7 +27,7 @@ distinct values over about t seconds, e.g. ``count:ipsource`` keyed by ``ipdesti
 (``/metric``, thresholds) is, as for sums, the largest flow's value; ``aggMode`` ``sum``
 never adds non-sum values across data sources (it keeps the largest observation).
 
-Decisions where the digest is UNCERTAIN:
+Decisions where sFlow-RT's documentation is silent:
 
 * ``aggMode`` ``edge``/``core`` use the topology (:mod:`flowrt.engine.topology`):
   ``edge`` *sums* the tables of edge-port data sources (each packet enters the fabric at
@@ -45,7 +45,7 @@ Decisions where the digest is UNCERTAIN:
 * A flow's metric (``/metric``, ``/dump``) at a data source is its largest flow's rate
   with ``topKeys`` (the top ``n``); a keyless flow's metric is its total, no ``topKeys``.
 * ``/activeflows`` ``filter`` (newer api.yml: "select flow keys matching pattern") is a
-  filter expression (§2.3 grammar) over the flow's *own key names*: each reported key is
+  filter expression (the flow filter grammar) over the flow's *own key names*: each reported key is
   split with ``fs`` into ``{key expression text: value}`` and the filter runs on that
   (``ipsource=10.0.0.1``, ``ipsource!=10.0.0.1``, ``ipdestination~10\\.0\\..*``). Plain
   key names are what it can address: a key function on the filter's left side is

@@ -10,7 +10,7 @@ instead of capturing a set at compile time.
 
 Group matching is longest-prefix: ``10.1.0.0/16`` beats ``10.0.0.0/8`` for ``10.1.2.3``
 whatever label each belongs to. When the same prefix appears under two labels, the label
-that comes first in the JSON object wins (the spec leaves ties UNCERTAIN; first-wins is
+that comes first in the JSON object wins (sFlow-RT does not document ties; first-wins is
 stable and easy to explain). A CIDR with host bits set (``10.0.0.1/8``) is accepted and
 masked, as most router CLIs do; a bare address is a /32 (or /128).
 """

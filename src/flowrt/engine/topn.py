@@ -1,4 +1,4 @@
-"""Per-data-source top-N flow tables of smoothed per-second rates (§2.5).
+"""Per-data-source top-N flow tables of smoothed per-second rates.
 
 The estimator
     Each key keeps an exponentially decaying sum of what was added:
@@ -32,7 +32,7 @@ Bounded memory: approximate top-N
     reported rates). Keys not updated for ``idle_timeout`` seconds (default 10·t, when the
     rate has fallen below 0.005%) are dropped on sweeps, ``top`` and ``expire``.
 
-Value kinds other than sums (``avg:``/``min:``/``max:``/``count:``, §2.4)
+Value kinds other than sums (``avg:``/``min:``/``max:``/``count:``)
     All use the same forward-decay clock ``g(now)``, so each costs O(1) per sample and
     ordering stored values still orders current values:
 
@@ -548,7 +548,7 @@ def aggregate(
     value_kind: str = SUM,
     slot_kinds: Sequence[str] | None = None,
 ) -> list[SourceFlow]:
-    """Combine the top-N lists of several data sources (``activeFlows`` aggMode, §1.5).
+    """Combine the top-N lists of several data sources (``activeFlows`` aggMode).
 
     ``sources`` yields ``(agent, dataSource, rows)``. ``max`` keeps, per key, the largest
     observation (a flow crossing several switches counts once); ``sum`` adds observations

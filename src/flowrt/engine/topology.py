@@ -2,7 +2,7 @@
 
 sFlow data sources know nothing of the fabric they sit in; a topology says which
 (agent, ifIndex) ports face other switches. That one fact drives the topology-aware
-features (API digest §1.1, §1.5, §2.4, §4.7):
+features:
 
 * ``TOPOLOGY`` / ``EDGE`` / ``CORE`` agent selectors of the metric and flow queries;
 * ``aggMode`` ``edge`` / ``core`` of ``/activeflows``;
@@ -14,7 +14,7 @@ Schema (sFlow-RT's "Topology"): ``{nodes: {name: {agent, dpid?, tags?, ports: {n
 what the agents themselves report, the node name matched to a ``host_name`` metric
 (→ agent) and the port name to an ``ifname`` metric (→ ifIndex) of that agent.
 
-Rules (where sFlow-RT is UNCERTAIN, chosen and documented in docs/api.md):
+Rules (where sFlow-RT's documentation is silent, chosen and documented in docs/api.md):
 
 * CORE ports: both ends of every resolved link. EDGE ports: every other interface (ifIndex)
   data source of a topology agent ("not on a link"), declared or not.

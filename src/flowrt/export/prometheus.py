@@ -2,7 +2,7 @@
 
 ``/prometheus/metrics/{agent}/{metric}/txt`` exports what ``/dump/{agent}/{metric}/json``
 would report, one sample per (agent, data source, metric), so a scrape config written for
-sFlow-RT (API digest §1.9) works unchanged:
+sFlow-RT (its /prometheus routes) works unchanged:
 
 * names are ``sflow_<metric>`` (characters Prometheus does not allow become ``_``);
 * labels are ``agent`` and ``datasource``, plus ``host`` (the agent's ``host_name``) and

@@ -20,7 +20,7 @@ Samples without a sampled header (agents that send sampled_ipv4 / sampled_ipv6 /
 sampled_ethernet records instead) still yield the address, protocol and port keys from
 those records.
 
-Key names and values follow §2.2 of the API digest; FlowRT choices where sFlow-RT's are
+Key names and values follow sFlow-RT's flow keys; FlowRT choices where sFlow-RT's are
 not public:
 
 * ``inputifindex``/``outputifindex`` are text: the ifIndex, or ``internal``, ``discard``,

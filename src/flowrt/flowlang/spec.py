@@ -108,9 +108,9 @@ def _flag(name: str, raw: object) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class FlowSpec:
-    """A validated flow definition with every §2.1 default filled in.
+    """A validated flow definition with every sFlow-RT default filled in.
 
-    Decisions the digest leaves open: ``n`` and ``t`` out of range are clamped (as
+    Decisions sFlow-RT's documentation leaves open: ``n`` and ``t`` out of range are clamped (as
     define_flow.php says), a non-integral ``n`` is rounded; ``keys`` is stored and returned
     as one comma-joined string (clients such as topflows.py split ``spec['keys']`` on the
     separator) and ``values`` as a list; ``ipfixCollectors`` is accepted and stored but

@@ -1,4 +1,4 @@
-"""sFlow-RT's script API (spec §4), implemented once for JavaScript and Python scripts.
+"""sFlow-RT's script API, implemented once for JavaScript and Python scripts.
 
 Each function takes and returns plain Python values (str, numbers, bool, None, dict,
 list); the language bindings (:mod:`flowrt.scripts.js`, :mod:`flowrt.scripts.py`) only

@@ -1,4 +1,4 @@
-"""HTTP routes of scripts and apps (spec §1.3, §4.9, §4.11).
+"""HTTP routes of scripts and apps (/scripts, /apps, /app/{name}/..., setHttpHandler).
 
 * ``/app/{name}/html/{path}``: the app's static files (``index.html`` for a directory);
 * ``/app/{name}/scripts/{script}/{p1}/.../{format}``: the script's ``setHttpHandler``,

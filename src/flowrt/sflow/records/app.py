@@ -7,7 +7,7 @@ rides on ordinary packet samples from hsflowd and reports the kernel's view of t
 connection the packet belongs to.
 
 Not declared, so skipped by length: 0:2000-2003 (early host transaction records, unused)
-and 0:2208 extended_nav_timing (layout not in the spec digest).
+and 0:2208 extended_nav_timing (layout not published with the other structures).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ An application data source (3:N, or the bridge's 2:N for Open vSwitch) sends the
 its own counter sample, usually with host_parent (2002) naming the host it runs on.
 
 Not declared, so skipped by length: 0:2200, the first (deprecated) memcache counters,
-whose layout the spec digest does not give (it names 30 fields; sflowtool reads 33).
+whose published layout is incomplete (it names 30 fields; sflowtool reads 33).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ LACP, optics, PFC, processor and radio.
 
 Like the generic counters, each comes in a counter sample of one data source (a port,
 a VLAN, a radio, the device). Not declared, so skipped by length: 0:8 slow_path_counts,
-0:9 ib_counters and 0:1003 queue_length, whose layouts the spec digest does not give.
+0:9 ib_counters and 0:1003 queue_length, whose layouts are not published with the other structures.
 """
 
 from __future__ import annotations

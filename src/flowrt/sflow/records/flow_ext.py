@@ -7,7 +7,7 @@ discard samples, and hsflowd puts an extended_timestamp (1043) on every packet s
 Not declared here, so they stay :class:`~flowrt.sflow.registry.UnknownRecord` and are
 skipped by length: 1016 extended_80211_aggregation (a nested list of flow-record lists,
 which the declarative codec cannot express), and 1017-1019, 1031-1035, whose layouts the
-spec digest does not give.
+sFlow v5 structure definitions available to us do not give.
 """
 
 from __future__ import annotations
