@@ -281,6 +281,20 @@ class Properties:
         except ValueError:
             raise ConfigError(f"property {name}={raw!r} is not an integer") from None
 
+    def require_int(self, name: str) -> int:
+        """An integer property that has a default in the table (never None)."""
+        value = self.get_int(name)
+        if value is None:
+            raise ConfigError(f"property {name} needs a value (it has no default)")
+        return value
+
+    def require_float(self, name: str) -> float:
+        """A number property that has a default in the table (never None)."""
+        value = self.get_float(name)
+        if value is None:
+            raise ConfigError(f"property {name} needs a value (it has no default)")
+        return value
+
     @overload
     def get_float(self, name: str, default: float) -> float: ...
     @overload

@@ -25,7 +25,8 @@ def load_native() -> ModuleType | None:
         from flowrt._core import _ingest  # type: ignore[attr-defined]
     except ImportError:
         return None
-    return _ingest
+    module: ModuleType = _ingest
+    return module
 
 
 __all__ = ["NATIVE_PATH", "REFERENCE_PATH", "load_native"]

@@ -215,7 +215,7 @@ class SequenceTracker:
     last: int | None = None  # the head: highest number of the current run
     last_uptime: int | None = None
     totals: StreamTotals | None = None
-    _ring: array | None = None  # array('q') of REORDER_WINDOW slots, made on first use
+    _ring: array[int] | None = None  # array('q') of REORDER_WINDOW slots, made on first use
     _pending_restart: bool = False
 
     def observe(self, seq: int, fingerprint: int, uptime: int | None = None) -> Outcome:

@@ -91,15 +91,15 @@ class Engine:
         self.counters = IngestCounters()
         self.lookups = Lookups()
         self.agents = AgentTable(
-            max_agents=self.props.get_int("flowrt.agents.max"),
-            max_datasources=self.props.get_int("flowrt.datasources.max"),
-            idle_timeout=self.props.get_float("flowrt.agents.timeout"),
+            max_agents=self.props.require_int("flowrt.agents.max"),
+            max_datasources=self.props.require_int("flowrt.datasources.max"),
+            idle_timeout=self.props.require_float("flowrt.agents.timeout"),
         )
         self.topology = self.lookups.topology  # one store, read by keys, flows, queries
         self.metrics = MetricStore.from_properties(self.props)
         self.metrics.topology = self.topology
-        self.flows = FlowEngine(self.lookups, log_size=self.props.get_int("flows.max"))
-        self.thresholds = ThresholdEngine(events_max=self.props.get_int("events.max"))
+        self.flows = FlowEngine(self.lookups, log_size=self.props.require_int("flows.max"))
+        self.thresholds = ThresholdEngine(events_max=self.props.require_int("events.max"))
         self.metrics.register_source(self.flows.metric_points)
         #: "reference" (this class decodes) or "native" (flowrt.engine.native drives it)
         self.ingest_path = "reference"

@@ -144,9 +144,9 @@ def _merge(kind: str, acc: Any, value: Any) -> Any:
 def _final(kind: str, acc: Any, seconds: float) -> float:
     """A main value accumulator as the record's ``value``."""
     if kind == SUM:
-        return acc / seconds  # type: ignore[no-any-return]
+        return float(acc / seconds)
     if kind == AVG:
-        return acc[0] / acc[1] if acc[1] else 0.0  # type: ignore[no-any-return]
+        return float(acc[0] / acc[1]) if acc[1] else 0.0
     if kind == COUNT:
         return float(len(acc))
     return 0.0 if acc is None else float(acc)

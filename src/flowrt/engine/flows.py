@@ -495,15 +495,15 @@ class FlowEngine:
         """
         flow = self._flows[name]
         selection = Selection.of(agents)
-        out = []
+        found: list[tuple[float, str, str]] = []
         for (agent, ds), table in flow.tables.items():
             if not selection.admits(agent, ds):
                 continue
             value = table.value(key, now)
             if value is not None:
-                out.append({"agent": agent, "dataSource": ds, "value": value})
-        out.sort(key=lambda entry: entry["value"], reverse=True)
-        return out
+                found.append((value, agent, ds))
+        found.sort(key=lambda entry: entry[0], reverse=True)
+        return [{"agent": agent, "dataSource": ds, "value": value} for value, agent, ds in found]
 
     def flow_value(
         self, name: str, agent: str, datasource: str, key: str, now: float

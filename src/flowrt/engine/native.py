@@ -139,7 +139,7 @@ class NativeIngest:
                 if sample.__class__ is CounterSample:
                     counters.counter_samples += 1
                     engine.metrics.ingest_counters(
-                        agent, sample, decoded.uptime, now,  # type: ignore[arg-type]
+                        agent, sample, decoded.uptime, now,
                         restart=bool(restarted) and any(r is sample for r in restarted),
                     )
         else:
@@ -152,7 +152,20 @@ class NativeIngest:
         counters.flow_samples += len(flow_samples) - len(duplicates)
         flows = engine.flows
         seen = flows._shapes
-        for shape, index in shapes:
+        per_sample = bool(duplicates or python_samples)
+        if per_sample:  # rare: note shapes sample by sample, in order, as the reference does
+            if decoded is None:
+                decoded = decode_datagram(payload)
+                flow_samples = decoded.samples
+            for index, sample in enumerate(flow_samples):
+                if index in duplicates:
+                    continue
+                view = FlowSampleView(agent, sample)
+                layers = view._layers
+                last = seen.get("" if layers is None else layers[0])
+                if last is None or now - last >= KEYS_RESOLUTION:
+                    flows._observe_keys(view, now)
+        for shape, index in () if per_sample else shapes:
             last = seen.get(shape)
             if last is None or now - last >= KEYS_RESOLUTION:
                 if decoded is None:
@@ -190,9 +203,9 @@ class NativeIngest:
             if not fallback:
                 continue
             view = FlowSampleView(agent, sample)
-            code = sample.source_id_type << 32 | sample.source_id_index  # type: ignore[union-attr]
-            if sample.source_id_type and flows.topology.active:  # type: ignore[union-attr]
-                code = flows._ingress_port(agent, sample, code)  # type: ignore[arg-type]
+            code = sample.source_id_type << 32 | sample.source_id_index
+            if sample.source_id_type and flows.topology.active:
+                code = flows._ingress_port(agent, sample, code)
             source = flows._sources.get((agent, code)) or flows._source(agent, code)
             for flow in fallback:
                 flow.counter(view, source, now)

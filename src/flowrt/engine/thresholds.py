@@ -304,7 +304,7 @@ class ThresholdEngine:
     # --- evaluation -----------------------------------------------------------------
     def observe_flow(
         self, flow_name: str, agent: str, datasource: str, key: str, value: float,
-        values: tuple | None, now: float,
+        values: tuple[float, ...] | None, now: float,
     ) -> None:
         """One flow key's new smoothed value: fire at once if it crossed a threshold.
 
@@ -467,7 +467,7 @@ class ThresholdEngine:
     def _fire(
         self, armed: _Armed, skey: StateKey, metric: str, value: float, now: float, *,
         flow_name: str | None = None, flow_key: str | None = None,
-        values: tuple | None = None,
+        values: tuple[float, ...] | None = None,
     ) -> None:
         states = armed.states
         if len(states) >= self.max_states:

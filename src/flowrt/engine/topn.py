@@ -261,7 +261,7 @@ class FlowTable:
         if clock is not None and clock.t != self.t:
             raise ValueError("a shared DecayClock must have the table's t")
         # key -> [scaled sum, last update time, scaled extra sums or None]
-        self._entries: dict[str, list] = {}
+        self._entries: dict[str, list[Any]] = {}
         self.evicted = 0  # keys dropped by _sweep to make room (not idle expiry)
         self._clock = clock if clock is not None else DecayClock(self.t)
         self._landmark: float | None = None  # the clock landmark stored values are scaled to
@@ -426,7 +426,7 @@ class KindFlowTable(FlowTable):
         if value_kind not in VALUE_KINDS or value_kind == SUM:
             raise ValueError(f"value kind must be avg, max, min or count, got {value_kind!r}")
         super().__init__(n, t, **kw)
-        self.value_kind = value_kind  # type: ignore[misc]
+        self.value_kind = value_kind
 
     def add(self, key: str, value: Any, values: Sequence[Any] | None, now: float) -> None:
         """Count one sample's kind-specific ``value`` (see the class docstring)."""

@@ -323,7 +323,7 @@ class TopologyStore:
         if not self._links:
             return None
         number = ifindex if ifindex.__class__ is int else parse_ifindex(ifindex)
-        return None if number is None else self._links.get((agent, number))  # type: ignore[arg-type]
+        return None if number is None else self._links.get((agent, number))
 
     def has_port(self, agent: str, ifindex: int) -> bool:
         """Whether (agent, ifIndex) is a port the topology knows (declared or on a link)."""
