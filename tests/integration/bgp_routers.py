@@ -17,6 +17,7 @@ veths are removed by name, including leftovers of an earlier run that was killed
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import signal
 import subprocess
@@ -81,7 +82,6 @@ class Namespace:
         pids = run("ip", "netns", "pids", self.name, check=False).stdout.split()
         for pid in pids:
             with contextlib.suppress(ProcessLookupError, ValueError):
-                import os
                 os.kill(int(pid), signal.SIGKILL)
         run("ip", "link", "del", self.veth, check=False)
         run("ip", "netns", "del", self.name, check=False)
