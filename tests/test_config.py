@@ -111,7 +111,8 @@ def test_every_known_property_is_read_somewhere() -> None:
 
 def test_not_implemented_names_are_not_in_the_table() -> None:
     assert set(NOT_IMPLEMENTED).isdisjoint(s.name for s in KNOWN_PROPERTIES)
-    assert {"dns.servers", "bgp.start", "bgp.port", "geo.country"} <= set(NOT_IMPLEMENTED)
+    assert {"dns.servers", "geo.country"} <= set(NOT_IMPLEMENTED)
+    assert {"bgp.start", "bgp.port"}.isdisjoint(NOT_IMPLEMENTED)  # the speaker landed
     assert all(NOT_IMPLEMENTED.values())  # each says which feature is missing
 
 
@@ -140,9 +141,9 @@ def test_not_implemented_properties_are_refused_wherever_set(
 
 def test_every_refused_name_is_listed_at_once(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
-        load(tmp_path, ["-Dbgp.start=yes", "-Dhttp.port=8080", "-Dgeo.asn=asn.mmdb"])
+        load(tmp_path, ["-Ddns.servers=192.0.2.53", "-Dhttp.port=8080", "-Dgeo.asn=asn.mmdb"])
     message = str(caught.value)
-    assert "property bgp.start (set by -D) is not implemented yet: the BGP speaker" in message
+    assert "property dns.servers (set by -D) is not implemented yet: the dns: key" in message
     assert "property geo.asn (set by -D) is not implemented yet" in message
     assert "http.port" not in message
 
@@ -158,9 +159,15 @@ def test_misspelt_names_of_unimplemented_features_are_warned_not_refused(
 
 
 def test_unimplemented_names_have_no_value_for_scripts(tmp_path: Path) -> None:
-    """getSystemProperty('bgp.port') must not claim a default for a speaker that is absent."""
+    """getSystemProperty('dns.servers') must not claim a value for a feature that is absent."""
     props = load(tmp_path)
-    assert props.get("bgp.port") is None and "bgp.port" not in props.names()
+    assert props.get("dns.servers") is None and "dns.servers" not in props.names()
+
+
+def test_bgp_properties_have_sflow_rts_defaults(tmp_path: Path) -> None:
+    props = load(tmp_path, ["-Dbgp.start=yes"])
+    assert props.get_bool("bgp.start") is True and props.get_int("bgp.port") == 1179
+    assert load(tmp_path).get_bool("bgp.start") is False
 
 
 def test_typed_getters_with_a_default_never_answer_none(tmp_path: Path) -> None:

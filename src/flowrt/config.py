@@ -93,6 +93,13 @@ KNOWN_PROPERTIES: tuple[PropertySpec, ...] = (
     PropertySpec("flowrt.agents.max", "10000", "most sFlow agents tracked at once"),
     PropertySpec("flowrt.agents.timeout", "3600", "seconds before an idle agent is forgotten"),
     PropertySpec("flowrt.datasources.max", "4096", "most data sources tracked per agent"),
+    PropertySpec("bgp.start", "no", "yes = start the BGP speaker (routers connect to it)"),
+    PropertySpec("bgp.port", "1179", "TCP port the BGP speaker listens on"),
+    PropertySpec("flowrt.bgp.hostname", None, "BGP bind address (all interfaces when unset)"),
+    PropertySpec("flowrt.bgp.neighbors.max", "100", "most BGP neighbors (bgpAddNeighbor)"),
+    PropertySpec("flowrt.bgp.routes.max", "10000", "most routes installed per BGP neighbor"),
+    PropertySpec("flowrt.bgp.flows.max", "1000", "most FlowSpec rules per BGP neighbor"),
+    PropertySpec("flowrt.bgp.holdtime", "90", "BGP hold time offered, seconds (0 or 3+)"),
 )
 
 # --- RECOGNISED BUT NOT IMPLEMENTED -------------------------------------------------------
@@ -115,8 +122,6 @@ NOT_IMPLEMENTED: dict[str, str] = {
     "snmp.authpasswd": "SNMP polling",
     "snmp.privprotocol": "SNMP polling",
     "snmp.privpasswd": "SNMP polling",
-    "bgp.start": "the BGP speaker",
-    "bgp.port": "the BGP speaker",
     "prometheus.type": "/prometheus output always has # TYPE lines",
     "prometheus.metric.prefix": "/prometheus metric names always start with sflow_",
 }

@@ -33,6 +33,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from flowrt.api import create_app
+from flowrt.bgp import BgpSpeaker, SpeakerLimits
 from flowrt.config import ConfigError, Properties
 from flowrt.engine import Engine, NativeIngest, ReplayCounters, native_ingest_for
 from flowrt.export import prometheus
@@ -151,10 +152,12 @@ class Endpoints:
     http: tuple[str, int]
     sflow_udp: tuple[str, int] | None = None
     sflow_file: str | None = None
+    bgp: int | None = None  # the BGP speaker's TCP port when bgp.start=yes
 
     def rt_lines(self) -> list[str]:
         """sFlow-RT's startup lines (see :mod:`flowrt.logline`)."""
         lines = [f"Listening, sFlow port {self.sflow_udp[1]}"] if self.sflow_udp else []
+        lines += [f"Listening, BGP port {self.bgp}"] if self.bgp is not None else []
         return [*lines, f"Listening, HTTP port {self.http[1]}"]
 
     def ready_line(self) -> str:
@@ -183,6 +186,11 @@ class Server:
         self._reported_errors = 0
         self._stopping = False
         self.scripts: ScriptHost | None = None
+        self.bgp: BgpSpeaker | None = None
+        if props.get_bool("bgp.start"):
+            self.bgp = BgpSpeaker(
+                props.get("flowrt.bgp.hostname") or "", _port(props, "bgp.port"),
+                _bgp_limits(props), counters=self.engine.bgp)
 
     # --- lifecycle ------------------------------------------------------------------------
     async def start(self) -> Endpoints:
@@ -191,12 +199,14 @@ class Server:
         replay_path = settings.replay_file
         reader = read_pcap(Path(replay_path)) if replay_path else None
         try:
+            bgp_port = await self._start_bgp()
             http = await self._start_http()
             if reader is None:
                 udp = self._start_udp()
                 self.endpoints = Endpoints(http, sflow_udp=udp)
             else:
                 self.endpoints = Endpoints(http, sflow_file=replay_path)
+            self.endpoints.bgp = bgp_port
         except BaseException:
             if reader is not None:
                 reader.close()
@@ -214,11 +224,24 @@ class Server:
             self.replay_done.set()
         return self.endpoints
 
+    async def _start_bgp(self) -> int | None:
+        if self.bgp is None:
+            return None
+        try:
+            return await self.bgp.start()
+        except OSError as err:
+            where = format_address(self.bgp.host, self.bgp.port)
+            hint = (" (ports below 1024 need CAP_NET_BIND_SERVICE; see docs/operations.md)"
+                    if 0 < self.bgp.port < 1024 else "")
+            raise OSError(f"cannot listen on BGP TCP {where}: {err.strerror or err}{hint}"
+                          ) from None
+
     async def _start_http(self) -> tuple[str, int]:
         settings = self.settings
-        app = create_app(self.engine, self.clock.now, self.props)
+        app = create_app(self.engine, self.clock.now, self.props, bgp=self.bgp)
         self.scripts = ScriptHost(
-            self.engine, self.props, asyncio.get_running_loop(), clock=self.clock.now
+            self.engine, self.props, asyncio.get_running_loop(), clock=self.clock.now,
+            bgp=self.bgp,
         )
         # installed apps first: a real app under /app/<name>/ wins over the UI's shortcuts
         install_script_routes(app, self.scripts)
@@ -277,6 +300,8 @@ class Server:
                 await task
         if self.scripts is not None:
             self.scripts.stop()
+        if self.bgp is not None:
+            await self.bgp.stop()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -465,6 +490,21 @@ def _one_line_for_bad_requests(record: logging.LogRecord) -> bool:
         record.exc_text = None
         record.levelno, record.levelname = logging.WARNING, "WARNING"
     return True
+
+
+def _bgp_limits(props: Properties) -> SpeakerLimits:
+    """The speaker's bounds from ``flowrt.bgp.*`` (checked before anything is bound)."""
+    values = {name: props.get_int(prop) for name, prop in (
+        ("neighbors", "flowrt.bgp.neighbors.max"), ("routes", "flowrt.bgp.routes.max"),
+        ("flows", "flowrt.bgp.flows.max"))}
+    hold = props.get_int("flowrt.bgp.holdtime")
+    for name, value in values.items():
+        if value is None or value < 1:
+            raise ConfigError(f"property flowrt.bgp.{name}.max={value} must be 1 or more")
+    if hold is None or hold in (1, 2) or not 0 <= hold <= 65535:
+        raise ConfigError(f"property flowrt.bgp.holdtime={hold} must be 0 or 3..65535")
+    return SpeakerLimits(neighbors=values["neighbors"] or 1, routes=values["routes"] or 1,
+                         flows=values["flows"] or 1, hold_time=hold)
 
 
 def _copy_replay_stats(reader: PcapReader, replay: ReplayCounters) -> None:

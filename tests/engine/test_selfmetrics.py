@@ -17,6 +17,7 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import REPO_ROOT, udp_payloads
+from flowrt.bgp import BgpCounters
 from flowrt.engine.agents import AccountingTotals
 from flowrt.engine.core import Engine, IngestCounters
 from flowrt.engine.flows import FlowCounters
@@ -38,6 +39,8 @@ NOT_COUNTERS = {
     "total": "DistinctCounter estimate and group sizes",
     "_pool_span": "effective sampling rate state",
     "_pool_samples": "effective sampling rate state",
+    "messages_sent": "per BGP session, in /bgp/neighbors/json (totals: bgp.updates_*)",
+    "messages_received": "per BGP session, in /bgp/neighbors/json (totals: bgp.updates_*)",
     "received": "per stream; the totals are counters.datagrams and counters.*_samples",
 }
 """Attributes incremented somewhere in src/ that are not counters, and why."""
@@ -68,6 +71,7 @@ def test_every_counter_field_is_a_self_metric() -> None:
         leaf_fields(IngestCounters, "counters")
         | leaf_fields(AccountingTotals, "agents.totals")
         | leaf_fields(FlowCounters, "flows.counters")
+        | leaf_fields(BgpCounters, "bgp")
         | {"metrics.rejected", "metrics.ignored", "thresholds.evicted"}
     )
     assert fields - declared == set()

@@ -34,6 +34,7 @@ from typing import Any
 from aiohttp import web
 
 from flowrt import __version__
+from flowrt.api import bgp as bgp_routes
 from flowrt.api import engine_view
 from flowrt.api.args import (
     MAX_BODY_BYTES,
@@ -46,6 +47,7 @@ from flowrt.api.args import (
 )
 from flowrt.api.errors import JSON_TYPE, ApiError, Handler, error_middleware, not_found
 from flowrt.api.longpoll import Wakeup, long_poll
+from flowrt.bgp import BgpSpeaker
 from flowrt.config import Properties
 from flowrt.engine import Engine
 
@@ -80,8 +82,10 @@ def app_clock(app: web.Application) -> Clock:
     return app.get(CLOCK, time.time)
 
 
-def create_app(engine: Engine, clock: Clock, props: Properties | None = None) -> web.Application:
-    """The aiohttp application serving ``engine``; ``clock()`` gives the engine's now."""
+def create_app(engine: Engine, clock: Clock, props: Properties | None = None,
+               bgp: BgpSpeaker | None = None) -> web.Application:
+    """The aiohttp application serving ``engine``; ``clock()`` gives the engine's now;
+    ``bgp`` is the BGP speaker when ``bgp.start=yes`` (its ``/bgp/...`` views)."""
     props = props if props is not None else engine.props
     middlewares: list[Any] = [error_middleware]
     if props.get_bool("http.readonly"):
@@ -96,6 +100,7 @@ def create_app(engine: Engine, clock: Clock, props: Properties | None = None) ->
     engine_view.subscribe_event_log(engine, app[EVENT_WAKEUP].notify)
     app.on_shutdown.append(_release_long_polls)
     _add_routes(app)
+    bgp_routes.install_routes(app, bgp, json_response)
     return app
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flowrt import __version__
+from flowrt.bgp import BgpCounters
 from flowrt.config import Properties
 from flowrt.engine.agents import AgentTable
 from flowrt.engine.flows import FlowEngine
@@ -89,6 +90,7 @@ class Engine:
         self.props = props if props is not None else Properties()
         self.started = time.time() if now is None else now
         self.counters = IngestCounters()
+        self.bgp = BgpCounters()  # written by the BGP speaker when bgp.start=yes
         self.lookups = Lookups()
         self.agents = AgentTable(
             max_agents=self.props.require_int("flowrt.agents.max"),

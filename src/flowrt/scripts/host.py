@@ -28,6 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from flowrt.bgp import BgpSpeaker
 from flowrt.config import Properties
 from flowrt.engine import Engine
 from flowrt.scripts.bridge import LoopBridge
@@ -63,12 +64,13 @@ class ScriptHost:
     """Every script of one process (see the module docstring)."""
 
     def __init__(self, engine: Engine, props: Properties, loop: asyncio.AbstractEventLoop,
-                 clock: Callable[[], float] | None = None) -> None:
+                 clock: Callable[[], float] | None = None,
+                 bgp: BgpSpeaker | None = None) -> None:
         self.engine = engine
         self.props = props
         self.bridge = LoopBridge(loop)
         self.services = ScriptServices(
-            engine=engine, props=props, bridge=self.bridge, clock=clock or time.time,
+            engine=engine, props=props, bridge=self.bridge, clock=clock or time.time, bgp=bgp,
             store_root=Path(props.get("script.store") or "store"),
             inbox_size=max(1, props.get_int(INBOX_PROPERTY, DEFAULT_INBOX) or DEFAULT_INBOX),
             budget=props.get_float(BUDGET_PROPERTY, DEFAULT_BUDGET) or DEFAULT_BUDGET,

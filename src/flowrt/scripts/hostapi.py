@@ -18,8 +18,11 @@ Choices where sFlow-RT is silent:
   string is a valid key; values are JSON, at most :data:`MAX_VALUE_BYTES` each;
 * ``sharedSet`` keeps a JSON copy, so scripts in either language see plain data, never
   another script's live objects; at most :data:`MAX_SHARED_KEYS` keys;
-* the BGP functions answer as if no router has connected: neighbours and sources are
-  accepted (true), routes and flow specs are not installed (false), counts are 0.
+* the BGP functions drive the speaker (:mod:`flowrt.bgp`) when ``bgp.start=yes``; with
+  the speaker off they answer false and 0 and log one warning per script. A route or
+  rule the speaker cannot announce answers false with a warning rather than throwing.
+  ``bgpAddSource`` (learning routes from a router to label flows) throws: FlowRT does
+  not learn routes, and a script must not believe its flows carry them.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flowrt import __version__
+from flowrt.bgp import RouteError
 from flowrt.scripts.baseline import MAX_BASELINES, Baseline, BaselineError
 from flowrt.scripts.numformat import format_number
 
@@ -597,36 +601,85 @@ class HostApi:
             return False
         return True
 
-    # --- BGP: no speaker yet, so every router is "not connected" ----------------------
-    def bgpAddNeighbor(self, *args: Any) -> bool:
-        return True
+    # --- BGP: the speaker started by bgp.start=yes (flowrt.bgp) ----------------------------
+    def _speaker(self, what: str) -> Any:
+        speaker = self.services.bgp
+        if speaker is None and not self.runtime.warned_no_bgp:
+            self.runtime.warned_no_bgp = True
+            log.warning("%s: %s: the BGP speaker is off (set bgp.start=yes); no router can "
+                        "connect and nothing is announced", self.runtime.name, what)
+        return speaker
 
-    def bgpRemoveNeighbor(self, *args: Any) -> bool:
-        return True
+    def _bgp_call(self, what: str, fn: Any, *args: Any) -> bool:
+        """A speaker change; a definition it cannot announce is logged and answers false
+        (apps such as ddos-protect test the result rather than catch)."""
+        try:
+            return bool(self._on_loop(fn, *args))
+        except RouteError as err:
+            log.warning("%s: %s refused: %s", self.runtime.name, what, err)
+            return False
+
+    def bgpAddNeighbor(self, router: Any, local_as: Any = None, router_id: Any = None,
+                       options: Any = None, *callbacks: Any) -> bool:
+        """``bgpAddNeighbor(router, as, id, {ipv6, flowspec, flowspec6}, onOpen, onClose)``;
+        the bindings keep the callbacks and pass whether there are any. False when the
+        speaker is off, at the neighbor cap, or for a bad argument (logged)."""
+        speaker = self._speaker("bgpAddNeighbor")
+        if speaker is None:
+            return False
+        runtime = self.runtime
+
+        def listener(name: str, up: bool) -> None:
+            runtime.offer_bgp({"router": name, "open": up})
+
+        wants = bool(callbacks and callbacks[0])
+        if wants:
+            runtime.bgp_callbacks = True
+        return self._bgp_call("bgpAddNeighbor", speaker.add_neighbor, router, local_as,
+                              router_id, options, listener if wants else None)
+
+    def bgpRemoveNeighbor(self, router: Any) -> bool:
+        speaker = self._speaker("bgpRemoveNeighbor")
+        return speaker is not None and self._bgp_call(
+            "bgpRemoveNeighbor", speaker.remove_neighbor, router)
+
+    def bgpAddRoute(self, router: Any, route: Any) -> bool:
+        speaker = self._speaker("bgpAddRoute")
+        return speaker is not None and self._bgp_call(
+            "bgpAddRoute", speaker.add_route, router, route)
+
+    def bgpRemoveRoute(self, router: Any, prefix: Any) -> bool:
+        speaker = self._speaker("bgpRemoveRoute")
+        return speaker is not None and self._bgp_call(
+            "bgpRemoveRoute", speaker.remove_route, router, prefix)
+
+    def bgpAddFlow(self, router: Any, flow: Any) -> bool:
+        speaker = self._speaker("bgpAddFlow")
+        return speaker is not None and self._bgp_call(
+            "bgpAddFlow", speaker.add_flow, router, flow)
+
+    def bgpRemoveFlow(self, router: Any, flow: Any) -> bool:
+        speaker = self._speaker("bgpRemoveFlow")
+        return speaker is not None and self._bgp_call(
+            "bgpRemoveFlow", speaker.remove_flow, router, flow)
 
     def bgpAddSource(self, *args: Any) -> bool:
-        return True
+        """sFlow-RT labels an agent's flows with routes learned from a router; FlowRT's
+        speaker learns no routes, so this throws rather than pretend (docs/scripts.md)."""
+        raise ScriptApiError("bgpAddSource is not implemented: FlowRT's BGP speaker announces "
+                             "routes but does not learn them; flows keep the agent's own "
+                             "extended_gateway data")
 
     def bgpRemoveSource(self, *args: Any) -> bool:
-        return True
+        raise ScriptApiError("bgpRemoveSource is not implemented (see bgpAddSource)")
 
-    def bgpAddRoute(self, *args: Any) -> bool:
-        return False
+    def bgpRouteCount(self, router: Any) -> int:
+        speaker = self.services.bgp
+        return 0 if speaker is None else int(self._on_loop(speaker.route_count, router))
 
-    def bgpRemoveRoute(self, *args: Any) -> bool:
-        return False
-
-    def bgpAddFlow(self, *args: Any) -> bool:
-        return False
-
-    def bgpRemoveFlow(self, *args: Any) -> bool:
-        return False
-
-    def bgpRouteCount(self, *args: Any) -> int:
-        return 0
-
-    def bgpFlowCount(self, *args: Any) -> int:
-        return 0
+    def bgpFlowCount(self, router: Any) -> int:
+        speaker = self.services.bgp
+        return 0 if speaker is None else int(self._on_loop(speaker.flow_count, router))
 
 
 API_FUNCTIONS: tuple[str, ...] = tuple(

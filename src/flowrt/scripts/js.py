@@ -109,6 +109,12 @@ function httpAsync(opts) {
   for (var k in opts) if (typeof opts[k] !== 'function') plain[k] = opts[k];
   try { __call('httpAsync', [id, plain]); } catch (e) { delete __cb[id]; throw e; }
 }
+var __bgp = {};
+function bgpAddNeighbor(router, as, id, opts, onOpen, onClose) {
+  var has = typeof onOpen === 'function' || typeof onClose === 'function';
+  if (has) __bgp[String(router)] = {open: onOpen, close: onClose};
+  return __call('bgpAddNeighbor', [router, as, id, opts === undefined ? null : opts, has]);
+}
 function print() { __call('logInfo', [__args(arguments).join(' ')]); }
 var console = {
   log: print, info: print,
@@ -118,6 +124,7 @@ var console = {
 function __err(e) {
   return {message: String(e), stack: (e && e.stack) ? String(e.stack) : '', thrown: typeof e};
 }
+function __canon(r) { return String(r).toLowerCase().replace(/^::ffff:/, ''); }
 function __spin() { for (;;) { try { __ready(); return; } catch (e) {} } }
 function __run(kind, payload) {
   __spin();
@@ -140,6 +147,11 @@ function __run(kind, payload) {
       if (typeof e === 'string') return JSON.stringify({t: e});
       return JSON.stringify({x: __err(e)});
     }
+  } else if (kind === 'bgp') {
+    var b = JSON.parse(payload), n = __bgp[b.router];
+    for (var r in __bgp) if (!n && __bgp[r] && __canon(r) === b.router) n = __bgp[r];
+    try { if (n) { f = b.open ? n.open : n.close; if (typeof f === 'function') f(b.router); } }
+    catch (e) { errors.push(__err(e)); }
   } else if (kind === 'callback') {
     var p = JSON.parse(payload), c = __cb[p.id];
     delete __cb[p.id];
@@ -342,6 +354,9 @@ class JsScript(ScriptRuntime):
     def handle_callback(self, payload: dict[str, Any]) -> None:
         self._report(self._dispatch("callback", payload))
 
+    def handle_bgp(self, payload: dict[str, Any]) -> None:
+        self._report(self._dispatch("bgp", payload))
+
     def handle_http(self, request: dict[str, Any]) -> tuple[int, Any, bool]:
         answer = json.loads(self._dispatch("http", request))
         if "u" in answer:
@@ -366,7 +381,7 @@ def _ready() -> bool:
     return True
 
 
-_JS_DEFINED = frozenset({"include", "httpAsync", "clearEventHandler", "clearFlowHandler",
-                         "clearIntervalHandler", "clearHttpHandler",
+_JS_DEFINED = frozenset({"include", "httpAsync", "bgpAddNeighbor", "clearEventHandler",
+                         "clearFlowHandler", "clearIntervalHandler", "clearHttpHandler",
                          "logFine", "logInfo", "logWarning", "logSevere"})
 """API functions the prelude defines in JS itself (they also keep JS-side state)."""

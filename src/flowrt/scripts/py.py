@@ -16,6 +16,7 @@ scripts are trusted code in the server's process: there is no memory limit for t
 from __future__ import annotations
 
 import ctypes
+import ipaddress
 import threading
 import time
 import traceback
@@ -33,6 +34,17 @@ from flowrt.scripts.runtime import (
 
 WATCHDOG_PERIOD = 0.2
 RETHROW_SECONDS = 1.0
+
+
+def _canonical(router: Any) -> str:
+    """The router's address as the speaker names it in callbacks."""
+    try:
+        address = ipaddress.ip_address(str(router).strip())
+    except ValueError:
+        return str(router)
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        return str(address.ipv4_mapped)
+    return str(address)
 
 
 class ScriptBudgetExceeded(BaseException):
@@ -90,6 +102,7 @@ class PyScript(ScriptRuntime):
         self.over_budget = False
         self._async: dict[int, dict[str, Any]] = {}
         self._async_next = 1
+        self._bgp: dict[str, tuple[Any, Any]] = {}
         self._files = {str(path)}
         self.globals: dict[str, Any] = {}
 
@@ -104,6 +117,7 @@ class PyScript(ScriptRuntime):
             "setHttpHandler": self._setter("http", self.api.setHttpHandler),
             "include": self._include,
             "httpAsync": self._http_async,
+            "bgpAddNeighbor": self._bgp_add_neighbor,
         })
         self.globals = g
 
@@ -128,6 +142,27 @@ class PyScript(ScriptRuntime):
         self._async[token] = {"success": options.get("success"), "error": options.get("error")}
         plain = {k: v for k, v in options.items() if not callable(v)}
         start_http_async(self, token, plain)
+
+    def _bgp_add_neighbor(self, router: Any, local_as: Any = None, router_id: Any = None,
+                          options: Any = None, on_open: Any = None,
+                          on_close: Any = None) -> bool:
+        ok = self.api.bgpAddNeighbor(router, local_as, router_id, options,
+                                     on_open is not None or on_close is not None)
+        if ok and (on_open is not None or on_close is not None):
+            self._bgp[_canonical(router)] = (on_open, on_close)
+        return ok
+
+    def handle_bgp(self, payload: dict[str, Any]) -> None:
+        callbacks = self._bgp.get(str(payload["router"]))
+        fn = None if callbacks is None else callbacks[0 if payload["open"] else 1]
+        if fn is None:
+            return
+        try:
+            self._guarded(fn, payload["router"])
+        except ScriptStopped:
+            raise
+        except Exception as err:
+            self.report_handler_error(self.where(err), f"{type(err).__name__}: {err}")
 
     # --- running code under the budget ---------------------------------------------------
     def _guarded(self, fn: Any, *args: Any) -> Any:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from flowrt.bgp import BgpSpeaker
 from flowrt.config import Properties
 from flowrt.engine import Engine
 from flowrt.logline import say_rt
@@ -65,6 +66,7 @@ class ScriptServices:
     props: Properties
     bridge: LoopBridge
     clock: Clock
+    bgp: BgpSpeaker | None = None  # the speaker when bgp.start=yes
     shared: SharedState = field(default_factory=SharedState)
     store_root: Path = Path("store")
     inbox_size: int = DEFAULT_INBOX
@@ -100,6 +102,8 @@ class ScriptRuntime:
         self.interval: float | None = None
         self._next_interval = 0.0
         self.pending_async = 0
+        self.bgp_callbacks = False  # a neighbor calls this script back on open/close
+        self.warned_no_bgp = False
         self.counters = {
             "flowsReceived": 0, "flowsLost": 0, "eventsReceived": 0, "eventsLost": 0,
             "requestsReceived": 0, "requestsLost": 0,
@@ -195,6 +199,14 @@ class ScriptRuntime:
             log.warning("%s: inbox full, httpAsync answer for %s lost", self.name,
                         payload.get("url"))
 
+    def offer_bgp(self, payload: dict[str, Any]) -> None:
+        """A BGP session opened or closed (engine loop): the script's onOpen/onClose."""
+        try:
+            self.inbox.put_nowait(("bgp", payload))
+        except queue.Full:
+            log.warning("%s: inbox full, BGP %s %s callback lost", self.name,
+                        payload.get("router"), "open" if payload.get("open") else "close")
+
     # --- the script thread ------------------------------------------------------------------
     def _main(self) -> None:
         started = time.thread_time()
@@ -237,7 +249,7 @@ class ScriptRuntime:
     def _idle(self) -> bool:
         """Nothing left to do: no handlers, no pending callbacks, nothing queued."""
         return (not self.filters and self.interval is None and self.pending_async <= 0
-                and self.inbox.empty())
+                and not self.bgp_callbacks and self.inbox.empty())
 
     def _fail(self, message: str) -> None:
         self.failed = True
@@ -305,6 +317,8 @@ class ScriptRuntime:
         elif kind == "callback":
             self.pending_async -= 1
             self.handle_callback(item)
+        elif kind == "bgp":
+            self.handle_bgp(item)
 
     def report_handler_error(self, where: str, message: str) -> None:
         """A handler threw: log it with file and line, keep the script running."""
@@ -334,6 +348,10 @@ class ScriptRuntime:
         raise NotImplementedError
 
     def handle_callback(self, payload: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def handle_bgp(self, payload: dict[str, Any]) -> None:
+        """Call the onOpen or onClose the script gave bgpAddNeighbor for this router."""
         raise NotImplementedError
 
 

@@ -23,6 +23,7 @@ PARAM_DOCS = {
     "agent": "agent address, several joined by ';', or ALL, TOPOLOGY, EDGE, CORE",
     "metric": "metric names joined by ',' (optionally agg:ds.name), or ALL",
     "name": "name of the definition",
+    "router": "the router's address, as given to bgpAddNeighbor",
 }
 
 
@@ -102,6 +103,12 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              produces=TEXT),
     Endpoint("GET", "/app/{name}/status", "scripts", "OK (200) or UNAVAILABLE (503) for one app",
              produces=TEXT),
+    Endpoint("GET", "/bgp/neighbors/json", "bgp",
+             "BGP neighbors: configuration, session state, families, counts (bgp.start=yes)"),
+    Endpoint("GET", "/bgp/routepusher/{router}/json", "bgp",
+             "routes installed for one BGP neighbor (bgpAddRoute)"),
+    Endpoint("GET", "/bgp/flowspec/{router}/json", "bgp",
+             "FlowSpec rules installed for one BGP neighbor (bgpAddFlow)"),
     Endpoint("GET", "/prometheus/analyzer/txt", "prometheus",
              "collector health in Prometheus text format", produces=TEXT),
     Endpoint("GET", "/flowrt/browse-flows/json", "web",
