@@ -453,7 +453,7 @@ class StopSignals:
         self.on_stop = on_stop
         self.grace = grace
         self._closed = threading.Event()
-        self._previous_mask: set[signal.Signals] | None = None
+        self._previous_mask: set[int | signal.Signals] | None = None
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -497,7 +497,11 @@ async def serve(props: Properties) -> None:
         say(f"warning: {warning}")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    signals = StopSignals(lambda: loop.call_soon_threadsafe(stop.set))
+    
+    def request_stop() -> None:
+        loop.call_soon_threadsafe(stop.set)
+
+    signals = StopSignals(request_stop)
     signals.start()  # first: the server's threads inherit the blocked signals
     try:
         server = Server(props)

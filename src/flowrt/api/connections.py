@@ -146,7 +146,9 @@ class GuardedConnection(asyncio.Protocol):
             self._deadline = None
 
     def eof_received(self) -> bool | None:
-        return None if self.handler is None else self.handler.eof_received()
+        if self.handler is not None:
+            self.handler.eof_received()
+        return None  # aiohttp's answer too: let the transport close
 
     def pause_writing(self) -> None:
         if self.handler is not None:

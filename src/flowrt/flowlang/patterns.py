@@ -17,10 +17,10 @@ matches only the *whole* value (Java ``String.matches``).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
-
-import re2
+from typing import Any
 
 UNSUPPORTED_HINT = (
     "uses a feature the linear-time regex engine (RE2) does not support"
@@ -35,13 +35,16 @@ class PatternError(ValueError):
     """A pattern that cannot be compiled; the message says why (no position)."""
 
 
-def _options() -> re2.Options:
+@functools.cache
+def _re2() -> tuple[Any, Any]:
+    """The RE2 module and its options, loaded on the first pattern: a server with no
+    ``~`` pattern never initialises it (its C++ runtime was seen to upset QuickJS's
+    time budget in the script tests, which is under investigation)."""
+    import re2
+
     options = re2.Options()
     options.log_errors = False  # RE2 would print every refusal on stderr itself
-    return options
-
-
-_OPTIONS = _options()
+    return re2, options
 
 
 def compile_pattern(pattern: str) -> Matcher:
@@ -56,8 +59,9 @@ def compile_pattern(pattern: str) -> Matcher:
         raise PatternError(exc.msg) from None
     except (RecursionError, OverflowError):
         raise PatternError("pattern is nested too deeply") from None
+    re2, options = _re2()
     try:
-        compiled = re2.compile(pattern, _OPTIONS)
+        compiled = re2.compile(pattern, options)
     except re2.error as exc:
         detail = exc.args[0] if exc.args else ""
         if isinstance(detail, bytes):
