@@ -100,10 +100,15 @@ def test_catastrophic_patterns_and_globs_answer_and_the_server_still_stops(
     assert server.stop() == 0
 
 
-def test_catastrophic_filter_in_read_only_mode(flowrt: Start) -> None:
-    server = flowrt("-Dhttp.readonly=yes")
-    answer = get(server, "/activeflows/ALL/nosuch/json", filter=f"ipsource~{STUCK_PATTERN}")
-    assert answer.status_code == 404
+def test_catastrophic_filter_in_read_only_mode(flowrt: Start, tmp_path: Path) -> None:
+    script = tmp_path / "pairs.js"
+    script.write_text(f"setFlow('pairs', {json.dumps(PAIR)});\n")
+    server = flowrt("-Dhttp.readonly=yes", f"-Dscript.file={script}")
+    server.wait_for("/flow/json", lambda flows: "pairs" in flows, 10)
+    send_traffic(server)
+    server.wait_for("/activeflows/ALL/pairs/json", bool, 10)
+    answer = get(server, "/activeflows/ALL/pairs/json", filter=f"ipsource~{STUCK_PATTERN}")
+    assert (answer.status_code, answer.json()) == (200, [])
     assert server.stop() == 0
 
 
