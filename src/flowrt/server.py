@@ -497,7 +497,7 @@ async def serve(props: Properties) -> None:
         say(f"warning: {warning}")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    
+
     def request_stop() -> None:
         loop.call_soon_threadsafe(stop.set)
 
