@@ -69,6 +69,20 @@ KNOWN_PROPERTIES: tuple[PropertySpec, ...] = (
     PropertySpec("http.html", "yes", "no = do not serve HTML pages"),
     PropertySpec("http.html.redirect", "./html/index.html", "page that / redirects to"),
     PropertySpec("http.json.indent", "0", "JSON pretty-print indent (0 = compact)"),
+    PropertySpec("http.rest", "yes",
+                 "no = do not serve the REST API (nor the UI pages built on it); installed"
+                 " apps' pages and script handlers stay"),
+    PropertySpec("http.token", None,
+                 "when set, PUT/POST/DELETE need 'Authorization: Bearer <token>' (401 without)"),
+    PropertySpec("http.connections.max", "512",
+                 "most HTTP connections open at once; more are closed at once with a 503"),
+    PropertySpec("http.header.timeout", "5",
+                 "seconds a new HTTP connection has to send a complete request head"),
+    PropertySpec("http.keepalive.timeout", "15",
+                 "seconds an idle kept-alive HTTP connection stays open"),
+    PropertySpec("http.body.timeout", "30", "seconds a client has to send a request body"),
+    PropertySpec("http.backlog", "1024", "HTTP listen backlog (connections waiting to be"
+                 " accepted; the kernel caps it at net.core.somaxconn)"),
     PropertySpec("sflow.port", "6343", "UDP port for sFlow datagrams"),
     PropertySpec("sflow.hostname", None, "sFlow UDP bind address (all interfaces when unset)"),
     PropertySpec("sflow.file", None, "replay sFlow from this pcap file instead of listening"),
@@ -107,7 +121,6 @@ KNOWN_PROPERTIES: tuple[PropertySpec, ...] = (
 # startup (see the module docstring). When a feature lands, delete its names here and add
 # them, with their defaults, to KNOWN_PROPERTIES above.
 NOT_IMPLEMENTED: dict[str, str] = {
-    "http.rest": "the REST API cannot be switched off",
     "dns.servers": "the dns: key function (reverse DNS enrichment)",
     "geo.country": "country: keys from a GeoIP database",
     "geo.country6": "country: keys from a GeoIP database",

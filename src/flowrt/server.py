@@ -20,24 +20,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import faulthandler
 import logging
 import math
 import os
 import signal
 import sys
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from flowrt.api import create_app
+from flowrt.api import create_app, rest_enabled
+from flowrt.api.connections import ConnectionGuard, GuardedSite, HttpLimits
 from flowrt.bgp import BgpSpeaker, SpeakerLimits
 from flowrt.config import ConfigError, Properties
 from flowrt.engine import Engine, NativeIngest, ReplayCounters, native_ingest_for
 from flowrt.export import prometheus
-from flowrt.logline import say_rt
+from flowrt.logline import limit_handler, rate_limited, say_rt, suppressed_lines
 from flowrt.progress import Progress
 from flowrt.scripts import ScriptHost
 from flowrt.scripts import install_routes as install_script_routes
@@ -123,6 +127,7 @@ class Settings:
     replay_file: str | None
     replay_speed: float
     replay_delay: float
+    http_limits: HttpLimits
 
     @classmethod
     def from_props(cls, props: Properties) -> Settings:
@@ -142,6 +147,7 @@ class Settings:
             replay_file=props.get("sflow.file") or None,
             replay_speed=speed,
             replay_delay=delay,
+            http_limits=HttpLimits.from_props(props),
         )
 
 
@@ -245,16 +251,20 @@ class Server:
         )
         # installed apps first: a real app under /app/<name>/ wins over the UI's shortcuts
         install_script_routes(app, self.scripts)
-        prometheus.install_routes(app, self.engine, self.props)
+        if rest_enabled(self.props):
+            prometheus.install_routes(app, self.engine, self.props)
         web_routes.install_routes(app, self.engine, self.props)
         access_log = logging.getLogger("aiohttp.access") if settings.http_log else None
+        limits = settings.http_limits
         self._runner = web.AppRunner(
             app, access_log=access_log, shutdown_timeout=HTTP_SHUTDOWN_SECONDS,
             handler_cancellation=True,  # a client that hangs up frees its long-poll at once
+            keepalive_timeout=limits.keepalive_timeout,
         )
         await self._runner.setup()
         host, port = settings.http_hostname or None, settings.http_port
-        site = web.TCPSite(self._runner, host, port, shutdown_timeout=HTTP_SHUTDOWN_SECONDS)
+        guard = ConnectionGuard(limits, self.engine.counters.http)
+        site = GuardedSite(self._runner, host, port, guard)
         try:
             await site.start()
         except OSError as err:
@@ -330,7 +340,7 @@ class Server:
         except Exception:
             self.engine.counters.internal_errors += 1
             if self.engine.counters.internal_errors <= INTERNAL_ERROR_LOG_LIMIT:
-                logging.getLogger("flowrt.server").exception("internal error in native flush")
+                rate_limited("flowrt.server").exception("internal error in native flush")
 
     def _ingest(self, payload: bytes, source: str, now: float) -> None:
         """Feed the engine; an engine bug is logged (a few times), never fatal to ingest."""
@@ -342,7 +352,7 @@ class Server:
         except Exception:
             self.engine.counters.internal_errors += 1
             if self.engine.counters.internal_errors <= INTERNAL_ERROR_LOG_LIMIT:
-                logging.getLogger("flowrt.server").exception(
+                rate_limited("flowrt.server").exception(
                     "internal error ingesting a datagram from %s", source
                 )
 
@@ -404,7 +414,7 @@ class Server:
         except Exception:
             self.engine.counters.internal_errors += 1
             if self.engine.counters.internal_errors <= INTERNAL_ERROR_LOG_LIMIT:
-                logging.getLogger("flowrt.server").exception("internal error in engine tick")
+                rate_limited("flowrt.server").exception("internal error in engine tick")
 
     async def _tick_loop(self) -> None:
         next_drops = next_report = time.monotonic()
@@ -416,6 +426,7 @@ class Server:
                 self._update_socket_drops(read_proc=wall >= next_drops)
                 if wall >= next_drops:
                     next_drops = wall + DROPS_POLL_SECONDS
+            self.engine.counters.log_lines_suppressed = suppressed_lines()
             if wall >= next_report:
                 self._report_decode_errors()
                 next_report = wall + ERROR_REPORT_SECONDS
@@ -444,28 +455,92 @@ class Server:
 SCRIPT_LOAD_SECONDS = 10.0  # replay waits this long at most for scripts' top-level code
 
 
+STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
+STOP_GRACE_SECONDS = 10.0
+"""After SIGTERM the server has this long to stop cleanly before it is ended anyway."""
+FORCED_EXIT_STATUS = 1
+SIGNAL_POLL_SECONDS = 0.5
+
+
+class StopSignals:
+    """SIGINT and SIGTERM, received by a thread of their own rather than the event loop.
+
+    The loop is the wrong place to receive them: a handler that holds it (a bug, a slow
+    call) would leave the process deaf to the supervisor. Here the signals are blocked in
+    every thread (threads started later inherit the mask) and a small thread takes them
+    with ``sigtimedwait``. The first asks for a clean stop (``on_stop``, which must be
+    thread-safe) and arms :mod:`faulthandler`'s watchdog, a C thread that needs no
+    interpreter lock: if the process is still there after ``grace`` seconds it prints
+    every thread's stack (where it was stuck) and exits. A second signal exits at once.
+    """
+
+    def __init__(self, on_stop: Callable[[], None], grace: float = STOP_GRACE_SECONDS) -> None:
+        self.on_stop = on_stop
+        self.grace = grace
+        self._closed = threading.Event()
+        self._previous_mask: set[int | signal.Signals] | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        self._thread = threading.Thread(target=self._run, name="flowrt-signals", daemon=True)
+        self._thread.start()
+
+    def _next_signal(self) -> int | None:
+        while not self._closed.is_set():
+            info = signal.sigtimedwait(STOP_SIGNALS, SIGNAL_POLL_SECONDS)
+            if info is not None:
+                return info.si_signo
+        return None
+
+    def _run(self) -> None:
+        signum = self._next_signal()
+        if signum is None:
+            return
+        say(f"{signal.Signals(signum).name} received: stopping (a second one, or"
+            f" {self.grace:g} s without stopping, ends the process at once)")
+        faulthandler.dump_traceback_later(self.grace, exit=True)
+        with contextlib.suppress(RuntimeError):  # the loop is already closed
+            self.on_stop()
+        if self._next_signal() is not None:
+            say("second stop signal: exiting now")
+            os._exit(FORCED_EXIT_STATUS)
+
+    def close(self) -> None:
+        """The server stopped cleanly: disarm the watchdog, give the signals back."""
+        self._closed.set()
+        faulthandler.cancel_dump_traceback_later()
+        if self._thread is not None:
+            self._thread.join()
+        if self._previous_mask is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, self._previous_mask)
+
+
 async def serve(props: Properties) -> None:
-    """Run a server until SIGINT or SIGTERM."""
+    """Run a server until SIGINT or SIGTERM (see :class:`StopSignals`)."""
     for warning in props.misspellings():
         say(f"warning: {warning}")
-    server = Server(props)
-    endpoints = await server.start()
-    for line in endpoints.rt_lines():
-        say_rt(line)
-    say(endpoints.ready_line())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signum, stop.set)
+
+    def request_stop() -> None:
+        loop.call_soon_threadsafe(stop.set)
+
+    signals = StopSignals(request_stop)
+    signals.start()  # first: the server's threads inherit the blocked signals
     try:
-        await stop.wait()
+        server = Server(props)
+        endpoints = await server.start()
+        for line in endpoints.rt_lines():
+            say_rt(line)
+        say(endpoints.ready_line())
+        try:
+            await stop.wait()
+        finally:
+            say("stopping")
+            await server.stop()
     finally:
-        say("stopping")
-        await server.stop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.remove_signal_handler(signum)
+        signals.close()
 
 
 def configure_logging() -> None:
@@ -474,6 +549,8 @@ def configure_logging() -> None:
         stream=sys.stderr, level=logging.INFO, format=f"{PROG}: %(levelname)s %(message)s"
     )
     logging.getLogger("aiohttp.server").addFilter(_one_line_for_bad_requests)
+    for handler in logging.getLogger().handlers:
+        limit_handler(handler)  # a flood of bad requests or datagrams: a few lines, a count
 
 
 def _one_line_for_bad_requests(record: logging.LogRecord) -> bool:

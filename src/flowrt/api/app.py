@@ -18,6 +18,11 @@ Choices where sFlow-RT is silent or where bounded memory demands it:
 * with ``http.readonly=yes`` every method but GET/HEAD/OPTIONS is refused with 403, on
   every route of the application (script and app handlers included): an allow-list, so
   PATCH or an invented method cannot slip past;
+* with ``http.token`` set, every method but GET/HEAD/OPTIONS needs
+  ``Authorization: Bearer <token>``, on every route (401 otherwise, counted in
+  ``httpUnauthorized``); reads stay open;
+* with ``http.rest=no`` the REST routes are not installed (404);
+* no GET changes state, in any mode.
 * a long-poll whose client has gone away is released within
   :data:`~flowrt.api.longpoll.DISCONNECT_CHECK_SECONDS`, whatever the HTTP server's
   handler-cancellation setting.
@@ -25,7 +30,9 @@ Choices where sFlow-RT is silent or where bounded memory demands it:
 
 from __future__ import annotations
 
+import hmac
 import json
+import math
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -37,6 +44,8 @@ from flowrt import __version__
 from flowrt.api import bgp as bgp_routes
 from flowrt.api import engine_view
 from flowrt.api.args import (
+    BODY_TIMEOUT,
+    DEFAULT_BODY_TIMEOUT,
     MAX_BODY_BYTES,
     choice_arg,
     float_arg,
@@ -48,7 +57,7 @@ from flowrt.api.args import (
 from flowrt.api.errors import JSON_TYPE, ApiError, Handler, error_middleware, not_found
 from flowrt.api.longpoll import Wakeup, long_poll
 from flowrt.bgp import BgpSpeaker
-from flowrt.config import Properties
+from flowrt.config import ConfigError, Properties
 from flowrt.engine import Engine
 
 MAX_RECORDS = 1000
@@ -88,9 +97,16 @@ def create_app(engine: Engine, clock: Clock, props: Properties | None = None,
     ``bgp`` is the BGP speaker when ``bgp.start=yes`` (its ``/bgp/...`` views)."""
     props = props if props is not None else engine.props
     middlewares: list[Any] = [error_middleware]
+    token = props.get("http.token") or ""
+    if token:
+        middlewares.append(_token_middleware(token, engine))
     if props.get_bool("http.readonly"):
         middlewares.append(_readonly_middleware)
+    body_timeout = props.get_float("http.body.timeout", DEFAULT_BODY_TIMEOUT)
+    if body_timeout is None or not 0 < body_timeout < math.inf:
+        raise ConfigError(f"property http.body.timeout={body_timeout} must be over 0")
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=middlewares)
+    app[BODY_TIMEOUT] = body_timeout
     app[ENGINE] = engine
     app[CLOCK] = clock
     app[JSON_INDENT] = max(0, props.get_int("http.json.indent") or 0)
@@ -99,9 +115,41 @@ def create_app(engine: Engine, clock: Clock, props: Properties | None = None,
     engine_view.subscribe_flow_log(engine, app[FLOW_WAKEUP].notify)
     engine_view.subscribe_event_log(engine, app[EVENT_WAKEUP].notify)
     app.on_shutdown.append(_release_long_polls)
-    _add_routes(app)
-    bgp_routes.install_routes(app, bgp, json_response)
+    if rest_enabled(props):
+        _add_routes(app)
+        bgp_routes.install_routes(app, bgp, json_response)
     return app
+
+
+def rest_enabled(props: Properties) -> bool:
+    """``http.rest`` (yes unless set to no): whether the REST API is served at all."""
+    return props.get_bool("http.rest") is not False
+
+
+BEARER = "bearer"
+
+
+def _token_middleware(token: str, engine: Engine) -> Any:
+    """Writes need ``Authorization: Bearer <token>`` (compared in constant time)."""
+    expected = token.encode()
+
+    @web.middleware
+    async def require_token(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.method not in READ_METHODS:
+            scheme, _, given = request.headers.get("Authorization", "").strip().partition(" ")
+            if scheme.lower() != BEARER or not hmac.compare_digest(
+                given.strip().encode(), expected
+            ):
+                engine.counters.http.unauthorized += 1
+                why = "wrong token" if scheme.lower() == BEARER else "no bearer token"
+                raise ApiError(
+                    401, f"{request.method} needs 'Authorization: Bearer <token>' with the"
+                    f" server's http.token ({why}); reads (GET) need none",
+                    headers={"WWW-Authenticate": 'Bearer realm="flowrt"'},
+                )
+        return await handler(request)
+
+    return require_token
 
 
 async def _release_long_polls(app: web.Application) -> None:

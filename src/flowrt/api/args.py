@@ -8,6 +8,8 @@ gives the cap) because dashboards ask for "everything" with huge numbers.
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import json
 import math
 import re
@@ -29,6 +31,48 @@ MAX_BODY_NUMBER_DIGITS = 400
 an unhelpful ValueError); no definition field needs more than a few digits."""
 MAX_BODY_BYTES = 1024 * 1024
 """Largest request body (a definition); the app passes the same value to aiohttp."""
+MAX_JSON_DEPTH = 64
+"""Deepest nesting of arrays and objects a body may have. Definitions need a handful of
+levels; a body thousands deep would otherwise reach Python's recursion limit somewhere
+after parsing (copying a topology, converting a script handler's argument) as a 500."""
+DEFAULT_BODY_TIMEOUT = 30.0
+BODY_TIMEOUT = web.AppKey("body_timeout", float)
+"""Seconds a client has to send a body once its head is in (``http.body.timeout``)."""
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_DEPTH_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+
+
+def json_depth(text: str) -> int:
+    """How deeply arrays and objects nest in JSON ``text`` (brackets inside strings do not
+    count), without parsing it. With few brackets in all, their count is returned (an
+    upper bound that is already within the limit); otherwise one linear pass."""
+    if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
+        return text.count("[") + text.count("{")
+    skeleton = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
+    return max(itertools.accumulate(_DEPTH_STEP[c] for c in skeleton), default=0)
+
+
+def check_json_depth(text: str) -> None:
+    """400 when ``text`` nests deeper than :data:`MAX_JSON_DEPTH`."""
+    if json_depth(text) > MAX_JSON_DEPTH:
+        raise bad_request(
+            f"request body is nested too deeply: more than {MAX_JSON_DEPTH} levels of"
+            " arrays and objects"
+        )
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The whole body, within ``http.body.timeout`` seconds (408 and close after that:
+    a client trickling a body must not hold the handler)."""
+    limit = request.app.get(BODY_TIMEOUT, DEFAULT_BODY_TIMEOUT)
+    try:
+        async with asyncio.timeout(limit):
+            return await request.read()
+    except TimeoutError:
+        request.content.feed_eof()
+        raise ApiError(408, f"request body not received within {limit:g} s"
+                       " (http.body.timeout)", close_connection=True) from None
 
 
 def int_arg(
@@ -119,7 +163,7 @@ async def json_body(request: web.Request) -> Any:
             f" {MAX_BODY_BYTES}", close_connection=True,
         )
     try:
-        raw = await request.read()
+        raw = await read_body(request)
     except RequestPayloadError as err:
         # The payload keeps its error; aiohttp's lingering read after our answer would
         # raise it again and log an "Unhandled exception" traceback per bad request.
@@ -149,6 +193,7 @@ async def json_body(request: web.Request) -> Any:
 
 
 def _strict(text: str) -> Any:
+    check_json_depth(text)
     return json.loads(
         text, parse_constant=_reject_constant, parse_int=_bounded_int,
         parse_float=_finite_float,

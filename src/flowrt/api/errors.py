@@ -10,6 +10,8 @@ that decides their status codes:
   arguments) → 400;
 * an unknown flow, threshold, group, map or agent → 404;
 * a mutation while ``http.readonly=yes`` → 403;
+* a mutation without the ``http.token`` bearer token, when one is set → 401;
+* a method the resource does not take → 405 with its ``Allow`` header;
 * a body over the size limit → 413;
 * a cap reached (too many flows, groups...) → 400 naming the cap (what an operator can
   act on; 507 would be accurate but clients treat 5xx as "server broken");
@@ -19,16 +21,17 @@ that decides their status codes:
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 from aiohttp import web
 
 from flowrt.config import ConfigError
 from flowrt.engine import INPUT_ERRORS as ENGINE_INPUT_ERRORS
 from flowrt.engine import UnknownAgentError
+from flowrt.logline import rate_limited
 
-log = logging.getLogger("flowrt.api")
+log = rate_limited("flowrt.api")
+"""Rate limited: a client can make a broken handler fail on every request."""
 
 JSON_TYPE = "application/json"
 INTERNAL_ERROR = "internal error"
@@ -42,10 +45,12 @@ BODY_TOO_LARGE = 413
 class ApiError(Exception):
     """A refusal decided by a handler: HTTP status plus the message the client sees."""
 
-    def __init__(self, status: int, message: str, *, close_connection: bool = False) -> None:
+    def __init__(self, status: int, message: str, *, close_connection: bool = False,
+                 headers: Mapping[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.headers = dict(headers or {})
         self.close_connection = close_connection
         """True when the rest of the request cannot or should not be read (an unreadable
         or oversized body): answer with ``Connection: close`` instead of draining it."""
@@ -59,12 +64,14 @@ def not_found(message: str) -> ApiError:
     return ApiError(404, message)
 
 
-def error_response(status: int, message: str, *, close_connection: bool = False) -> web.Response:
+def error_response(status: int, message: str, *, close_connection: bool = False,
+                   headers: Mapping[str, str] | None = None) -> web.Response:
     """The one shape of every error body (long messages cut to MAX_MESSAGE_CHARS)."""
     if len(message) > MAX_MESSAGE_CHARS:
         message = message[: MAX_MESSAGE_CHARS - len(ELLIPSIS)] + ELLIPSIS
     response = web.Response(
-        status=status, text=json.dumps({"error": message}), content_type=JSON_TYPE
+        status=status, text=json.dumps({"error": message}), content_type=JSON_TYPE,
+        headers=headers,
     )
     if close_connection:
         response.force_close()
@@ -84,7 +91,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except ApiError as err:
-        return error_response(err.status, err.message, close_connection=err.close_connection)
+        return error_response(err.status, err.message, close_connection=err.close_connection,
+                              headers=err.headers)
     except UnknownAgentError as err:
         return error_response(404, str(err.args[0]) if err.args else "unknown agent")
     except INPUT_ERRORS as err:
@@ -96,8 +104,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if err.status == 404 and isinstance(err, web.HTTPNotFound):
             message += await _route_hint(request)
         # a body over the limit is not drained (it may be gigabytes): close instead
+        allow = err.headers.get("Allow")  # a 405 says which methods the resource takes
         return error_response(err.status, message,
-                              close_connection=err.status == BODY_TOO_LARGE)
+                              close_connection=err.status == BODY_TOO_LARGE,
+                              headers={"Allow": allow} if allow is not None else None)
     except ValueError as err:
         # Engine input errors not listed above (a new module's own ValueError subclass):
         # still the client's input, still a 400 with the engine's message.

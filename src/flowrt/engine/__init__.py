@@ -12,7 +12,7 @@ edges.
 """
 
 from flowrt.engine.agents import AgentTable, datasource_name
-from flowrt.engine.core import Engine, IngestCounters, ReplayCounters
+from flowrt.engine.core import Engine, HttpCounters, IngestCounters, ReplayCounters
 from flowrt.engine.groups import GroupError
 from flowrt.engine.metric_query import MetricPoint, QueryError, UnknownAgentError
 from flowrt.engine.metrics import MetricStore
@@ -36,6 +36,7 @@ __all__ = [
     "Engine",
     "FlowSpecError",
     "GroupError",
+    "HttpCounters",
     "IngestCounters",
     "MetricPoint",
     "MetricStore",

@@ -43,6 +43,18 @@ OTHER_REASON = "other"
 
 
 @dataclass
+class HttpCounters:
+    """What the HTTP server refused to protect itself (kept by the server's connection
+    guard and request checks; each field is declared in
+    :data:`flowrt.engine.selfmetrics.SELF_METRICS`)."""
+
+    connections: int = 0  # open now (a gauge)
+    connections_refused: int = 0  # closed at once: over http.connections.max
+    header_timeouts: int = 0  # closed: no complete request head within http.header.timeout
+    unauthorized: int = 0  # write requests refused without the http.token bearer token
+
+
+@dataclass
 class ReplayCounters:
     """What an ``sflow.file`` replay skipped, by reason (the server copies its reader's
     frame statistics here: same field names)."""
@@ -73,6 +85,8 @@ class IngestCounters:
     internal_errors: int = 0  # counted by the server: engine exceptions, logged
     receive_errors: int = 0  # copied by the server from the native receive thread
     replay: ReplayCounters = field(default_factory=ReplayCounters)
+    http: HttpCounters = field(default_factory=HttpCounters)
+    log_lines_suppressed: int = 0  # copied by the server from flowrt.logline's rate limiter
 
     def count_error(self, reason: str) -> None:
         """One decode fault, by reason (at most :data:`MAX_ERROR_REASONS` reasons)."""

@@ -204,8 +204,36 @@ def parse_column(text: str) -> MetricRef:
     return MetricRef(text, name, ds)
 
 
-def _glob(pattern: str) -> re.Pattern[str]:
-    return re.compile(".*".join(re.escape(part) for part in pattern.split("*")), re.DOTALL)
+GlobMatcher = Callable[[str], bool]
+
+
+def _glob(pattern: str) -> GlobMatcher:
+    """A whole-value matcher for a filter value where ``*`` stands for any text.
+
+    Matched without backtracking: the literal pieces between stars are found left to
+    right, each at its first place after the previous one (taking the leftmost place
+    never loses a match), so ``*a*a*a...*b`` against a long host name an agent chose
+    costs one scan per piece instead of the exponential time a regex ``.*a.*a...`` can
+    take.
+    """
+    pieces = pattern.split("*")
+    if len(pieces) == 1:
+        return lambda value: value == pattern
+    head, tail, middle = pieces[0], pieces[-1], [p for p in pieces[1:-1] if p]
+    least = len(head) + len(tail) + sum(map(len, middle))
+
+    def matches(value: str) -> bool:
+        if len(value) < least or not value.startswith(head) or not value.endswith(tail):
+            return False
+        pos, end = len(head), len(value) - len(tail)
+        for piece in middle:
+            found = value.find(piece, pos, end)
+            if found < 0:
+                return False
+            pos = found + len(piece)
+        return True
+
+    return matches
 
 
 def value_text(value: Any) -> str:
@@ -248,7 +276,7 @@ def compile_filter(spec: Filter | None) -> Callable[[PointIndex, str, str], bool
     """A predicate over (index, agent, ds) for a query-string style filter."""
     if not spec:
         return lambda index, agent, ds: True
-    tests: list[tuple[str, list[re.Pattern[str]]]] = []
+    tests: list[tuple[str, list[GlobMatcher]]] = []
     for key, values in spec.items():
         patterns = [values] if isinstance(values, str) else list(values)
         if not patterns:
@@ -259,7 +287,7 @@ def compile_filter(spec: Filter | None) -> Callable[[PointIndex, str, str], bool
         for key, patterns in tests:
             own = index.lookup(agent, ds, key)
             candidates = [own.value] if own is not None else index.agent_values(agent, key)
-            if not any(p.fullmatch(value_text(v)) for p in patterns for v in candidates):
+            if not any(p(value_text(v)) for p in patterns for v in candidates):
                 return False
         return True
 

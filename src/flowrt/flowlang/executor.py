@@ -23,7 +23,6 @@ test_ir_property.py`` compares random definitions with a tree-walking interprete
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +33,7 @@ from flowrt.flowlang.functions import BUILDERS, CompiledArg, KeyFn, plain_key
 from flowrt.flowlang.ir import And, Call, Compare, Field, Filter, FlowIR, Key, Literal, Or, Value
 from flowrt.flowlang.keys import parse_key, parse_value
 from flowrt.flowlang.lookups import NO_LOOKUPS, KeyLookups
+from flowrt.flowlang.patterns import compile_pattern
 from flowrt.flowlang.sampleview import key_getter
 from flowrt.flowlang.view import SampleView, as_number, as_text
 from flowrt.sflow.codegen import run_generated
@@ -170,13 +170,13 @@ def _compare(node: Compare, lookups: KeyLookups) -> Predicate:
     texts = tuple(v for v in node.values if v is not None)
     key_fn = _compile_expr(node.key, lookups)
     if node.op.endswith("~"):
-        regexes = tuple(re.compile(text).fullmatch for text in texts)
+        regexes = tuple(compile_pattern(text) for text in texts)
 
         def matches(view: SampleView) -> bool:
             value = key_fn(view)
             if value is None:
                 return want_null
-            return any(match(value) is not None for match in regexes)
+            return any(match(value) for match in regexes)
 
         return matches
     wanted = frozenset(texts)

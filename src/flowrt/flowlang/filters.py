@@ -17,7 +17,9 @@ Grammar (whitespace around tokens is ignored)::
 Decisions where sFlow-RT's documentation is unclear (each covered by a test):
 
 - ``~`` patterns must match the *whole* value (Java ``String.matches``, which sFlow-RT's
-  JVM heritage and examples such as ``tcpflags~.......1.`` imply), Python ``re`` syntax.
+  JVM heritage and examples such as ``tcpflags~.......1.`` imply), Python ``re`` syntax
+  run by RE2 in linear time (:mod:`flowrt.flowlang.patterns`): backreferences and
+  lookaround are refused with a message naming them.
 - ``!=`` and ``!~`` are the exact negations of ``=`` and ``~``: a missing key is
   ``!=`` anything but ``null``.
 - A backslash makes the next character literal in ``=`` values (``a=x\\,y`` is one value);
@@ -38,6 +40,7 @@ import re
 from flowrt.flowlang.errors import FilterError, FlowSpecError
 from flowrt.flowlang.ir import NULL, And, Compare, Filter, Or
 from flowrt.flowlang.keys import parse_key
+from flowrt.flowlang.patterns import PatternError, compile_pattern
 
 MAX_FILTER_LENGTH = 65_536
 """Long address lists are legitimate (ddos-protect style), megabytes are not."""
@@ -241,6 +244,6 @@ class _Parser:
             if len(pattern) > MAX_PATTERN_LENGTH:
                 raise self.error(f"pattern longer than {MAX_PATTERN_LENGTH}", position)
             try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise self.error(f"bad pattern {pattern!r}: {exc.msg}", position) from None
+                compile_pattern(pattern)
+            except PatternError as exc:
+                raise self.error(f"bad pattern {pattern!r}: {exc}", position) from None

@@ -13,7 +13,11 @@ built themselves); nothing → 204. A thrown ``'not_found'``, ``'bad_request'``,
 that status (see :data:`~flowrt.scripts.runtime.THROWN_STATUS`); a Python script raises
 ``Exception('not_found')``. A script that does not answer within
 :data:`~flowrt.scripts.runtime.HTTP_HANDLER_TIMEOUT` gets the client a 503; a full inbox
-too (``requestsLost``).
+too (``requestsLost``). A JSON body nested deeper than
+:data:`~flowrt.api.args.MAX_JSON_DEPTH` is refused with a 400 before the script sees it,
+and a body not sent within ``http.body.timeout`` with a 408 (the REST API's own limits).
+With ``http.rest=no`` the status and listing routes (part of the REST API) are not
+served; apps' pages and script handlers are.
 """
 
 from __future__ import annotations
@@ -27,8 +31,9 @@ from typing import Any
 
 from aiohttp import web
 
-from flowrt.api import error_response
+from flowrt.api import error_response, rest_enabled
 from flowrt.api.app import INSTALLED_APP
+from flowrt.api.args import check_json_depth, read_body
 from flowrt.scripts.host import ScriptHost
 from flowrt.scripts.runtime import HTTP_HANDLER_TIMEOUT, HttpJob
 
@@ -43,10 +48,11 @@ def install_routes(app: web.Application, host: ScriptHost) -> None:
     app[SCRIPT_HOST] = host
     app[INSTALLED_APP] = host.installed_app
     r = app.router
-    r.add_get("/scripts/json", scripts_json)
-    r.add_get("/apps/json", apps_json)
-    r.add_get("/status", status)
-    r.add_get("/app/{name}/status", app_status)
+    if rest_enabled(host.props):
+        r.add_get("/scripts/json", scripts_json)
+        r.add_get("/apps/json", apps_json)
+        r.add_get("/status", status)
+        r.add_get("/app/{name}/status", app_status)
     r.add_get("/app/{name}/html/{path:.*}", app_html)
     r.add_route("*", "/app/{name}/scripts/{script}/{tail:.*}", app_script)
     r.add_route("*", "/script/{script}/{tail:.*}", standalone_script)
@@ -118,9 +124,10 @@ async def _request_object(request: web.Request, tail: str) -> dict[str, Any]:
         query.setdefault(key, []).append(value)
     req: dict[str, Any] = {"method": request.method, "path": parts, "format": fmt,
                            "query": query}
-    raw = await request.read() if request.can_read_body else b""
+    raw = await read_body(request) if request.can_read_body else b""
     if raw:
         text = raw.decode("utf-8", "replace")
+        check_json_depth(text)
         try:
             req["body"] = json.loads(text)
         except ValueError:

@@ -6,6 +6,12 @@ someone is looking. This does the same inside FlowRT, bounded: at most
 :data:`MAX_BROWSE_FLOWS` definitions, each deleted after :data:`IDLE_SECONDS` without a
 query, each trend a ring of :data:`MAX_POINTS` points. Points are taken when queried
 (the page polls every second), so an unwatched browser costs nothing.
+
+The browser never touches a flow it did not define: its names carry
+:data:`FLOW_PREFIX`, a name already taken (a user's flow that happens to look like
+one of ours) is skipped, and a definition is deleted only while it is still the one the
+browser made (a user who PUT over it keeps theirs). With ``http.readonly=yes`` the
+routes refuse the browser altogether (it defines flows).
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ class BrowseError(ValueError):
 class _Browse:
     name: str
     last_query: float
+    spec: object  # the engine's definition object: still ours while it is this one
     times: deque[int] = field(default_factory=lambda: deque(maxlen=MAX_POINTS))
     points: deque[dict[str, float]] = field(default_factory=lambda: deque(maxlen=MAX_POINTS))
 
@@ -62,6 +69,9 @@ class FlowBrowser:
         self.expire(now)
         ident = (keys.strip(), value.strip(), filter.strip())
         browse = self._flows.get(ident)
+        if browse is not None and self.engine.flows.specs().get(browse.name) is not browse.spec:
+            del self._flows[ident]  # replaced or deleted through the REST API: not ours now
+            browse = None
         if browse is None:
             browse = self._create(ident, now)
         browse.last_query = now
@@ -81,7 +91,10 @@ class FlowBrowser:
         if len(self._flows) >= MAX_BROWSE_FLOWS:
             oldest = min(self._flows, key=lambda k: self._flows[k].last_query)
             self._delete(oldest)
+        taken = self.engine.flows.specs()
         self._serial += 1
+        while f"{FLOW_PREFIX}{self._serial}" in taken:  # never replace someone else's flow
+            self._serial += 1
         name = f"{FLOW_PREFIX}{self._serial}"
         keys, value, filter = ident
         body: dict[str, Any] = {"keys": keys, "value": value, "t": SMOOTHING_SECONDS,
@@ -92,12 +105,13 @@ class FlowBrowser:
             self.engine.set_flow(name, body)
         except FlowSpecError as err:
             raise BrowseError(str(err)) from None
-        browse = self._flows[ident] = _Browse(name, now)
+        browse = self._flows[ident] = _Browse(name, now, self.engine.flows.specs()[name])
         return browse
 
     def _delete(self, ident: tuple[str, str, str]) -> None:
         browse = self._flows.pop(ident)
-        self.engine.delete_flow(browse.name)
+        if self.engine.flows.specs().get(browse.name) is browse.spec:
+            self.engine.delete_flow(browse.name)
 
     def expire(self, now: float) -> None:
         """Delete the flows nobody queried for :data:`IDLE_SECONDS`."""

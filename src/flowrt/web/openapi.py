@@ -27,6 +27,21 @@ PARAM_DOCS = {
 }
 
 
+STRING: dict[str, Any] = {"type": "string"}
+QUERY_SCHEMAS: dict[str, dict[str, Any]] = {
+    "maxFlows": {"type": "integer", "minimum": 0},
+    "maxEvents": {"type": "integer", "minimum": 0},
+    "flowID": {"type": "integer", "minimum": -1},
+    "eventID": {"type": "integer", "minimum": -1},
+    "minValue": {"type": "number"},
+    "timeout": {"type": "number", "minimum": 0},
+    "after": {"type": "number"},
+    "aggMode": {"type": "string", "enum": ["max", "sum", "edge", "core", "agent"]},
+}
+"""Each query argument's real type, as :mod:`flowrt.api.args` checks it (the rest are
+text), so generated clients and API fuzzers send what the server reads."""
+
+
 @dataclass(frozen=True)
 class Endpoint:
     """One documented operation."""
@@ -112,7 +127,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", "/prometheus/analyzer/txt", "prometheus",
              "collector health in Prometheus text format", produces=TEXT),
     Endpoint("GET", "/flowrt/browse-flows/json", "web",
-             "flow browser trend (creates a temporary flow)",
+             "flow browser trend (defines a temporary flowrt_browse_* flow; 403 when"
+             " http.readonly=yes)",
              query=(("keys", "flow keys"), ("value", "value"), ("filter", "flow filter"),
                     ("after", "only points after this time (ms)"))),
 )
@@ -124,8 +140,9 @@ def _operation(ep: Endpoint) -> dict[str, Any]:
          "description": PARAM_DOCS.get(p, p)}
         for p in _PATH_PARAM.findall(ep.path)
     ]
-    params += [{"name": q, "in": "query", "required": False, "schema": {"type": "string"},
-                "description": doc} for q, doc in ep.query]
+    params += [{"name": q, "in": "query", "required": False,
+                "schema": dict(QUERY_SCHEMAS.get(q, STRING)), "description": doc}
+               for q, doc in ep.query]
     ok = "204" if ep.method in ("PUT", "DELETE") else "200"
     responses: dict[str, Any] = {
         ok: {"description": "success"} if ok == "204" else {
@@ -135,6 +152,8 @@ def _operation(ep: Endpoint) -> dict[str, Any]:
     if "{name}" in ep.path or ep.method == "DELETE":
         responses["404"] = {"description": "no such name"}
     if ep.method != "GET":
+        responses["401"] = {"description": "http.token is set and the request lacks"
+                                           " 'Authorization: Bearer <token>'"}
         responses["403"] = {"description": "read-only server (http.readonly=yes)"}
     if ep.body:
         responses["413"] = {"description": f"body over {MAX_BODY_BYTES} bytes"}

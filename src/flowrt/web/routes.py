@@ -16,7 +16,9 @@ installed browse-flows app is served instead); ``/app/<name>/api/`` is the API e
 over an installed app's ``api.yml``; sFlow-RT's legacy ``/agents/html``,
 ``/metrics/html``, ``/flows/html``, ``/thresholds/html``, ``/events/html`` and
 ``/analyzer/html`` redirect to FlowRT's pages.
-With ``http.html=no`` only ``/api-docs`` is served.
+With ``http.html=no`` only ``/api-docs`` is served; with ``http.rest=no`` nothing here is
+(the pages are built on the REST API). With ``http.readonly=yes`` the flow browser
+answers 403: it works by defining temporary flows, and a GET must not change state.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from typing import Any
 
 from aiohttp import web
 
-from flowrt.api import app_clock
+from flowrt.api import app_clock, rest_enabled
 from flowrt.api.app import INSTALLED_APP
 from flowrt.config import Properties
 from flowrt.engine import Engine
@@ -55,6 +57,7 @@ LEGACY_PAGES = {
 Clock = Callable[[], float]
 BROWSER = web.AppKey("flow_browser", FlowBrowser)
 WEB_CLOCK: web.AppKey[Clock] = web.AppKey("web_clock")
+BROWSE_READONLY = web.AppKey("browse_readonly", bool)
 
 
 def _redirect_target(props: Properties) -> str:
@@ -72,8 +75,11 @@ def install_routes(
 ) -> None:
     """Add the web UI to ``app`` (``clock``: the engine's now; see
     :func:`flowrt.api.app_clock` for the default)."""
+    if not rest_enabled(props):
+        return
     app[WEB_CLOCK] = clock if clock is not None else app_clock(app)
     browser = app[BROWSER] = FlowBrowser(engine)
+    app[BROWSE_READONLY] = bool(props.get_bool("http.readonly"))
     r = app.router
     r.add_get("/api-docs", api_docs)
     if props.get_bool("http.html") is False:
@@ -174,6 +180,11 @@ def _redirect_to(page: str) -> Callable[[web.Request], Any]:
 
 
 async def browse_flows(request: web.Request) -> web.Response:
+    if request.app[BROWSE_READONLY]:
+        return web.json_response(
+            {"error": "the flow browser defines temporary flows, which http.readonly=yes"
+                      " forbids; query a defined flow with /activeflows/ALL/<name>/json"},
+            status=403)
     q = request.query
     after: int | None = None
     if q.get("after"):
