@@ -93,6 +93,14 @@ KNOWN_PROPERTIES: tuple[PropertySpec, ...] = (
     PropertySpec("flowrt.agents.max", "10000", "most sFlow agents tracked at once"),
     PropertySpec("flowrt.agents.timeout", "3600", "seconds before an idle agent is forgotten"),
     PropertySpec("flowrt.datasources.max", "4096", "most data sources tracked per agent"),
+    PropertySpec(
+        "flowrt.datasources.total.max", "20000",
+        "most data sources tracked over all agents (agent table, metrics, each flow's tables)",
+    ),
+    PropertySpec(
+        "flowrt.datasources.timeout", "3600",
+        "seconds before a data source that sent nothing is forgotten (its agent may live on)",
+    ),
 )
 
 # --- RECOGNISED BUT NOT IMPLEMENTED -------------------------------------------------------

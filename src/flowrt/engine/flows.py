@@ -91,7 +91,9 @@ from flowrt.sflow.model import DiscardSample, FlowSample
 WatchCallback = Callable[[str, str, str, str, float, "tuple[float, ...] | None", float], None]
 
 MAX_SOURCES_PER_FLOW = 10_000
-"""Data sources one definition keeps tables for; the agent table caps them too."""
+"""Data sources one definition keeps tables for by default; the engine passes
+``flowrt.datasources.total.max`` (the agent table's total), so a flood of spoofed agents
+cannot make a definition hold more tables than the whole collector holds data sources."""
 FLOWKEYS_TIMEOUT = 300.0
 """Seconds a key name stays in /flowkeys/json after the last sample that could carry it."""
 MAX_SHAPES = 4096
@@ -170,11 +172,13 @@ class Flow:
     """One definition: compiled extractor, its tables per data source, its log tracker."""
 
     __slots__ = (
-        "clock", "compiled", "counter", "extract", "name", "slots", "sources_rejected", "spec",
-        "tables", "tracker", "value_kind", "watcher",
+        "clock", "compiled", "counter", "evicted", "evicted_retired", "extract", "max_sources",
+        "name", "slots",
+        "sources_rejected", "spec", "tables", "tracker", "value_kind", "watcher",
     )  # fmt: skip
 
-    def __init__(self, spec: FlowSpec, lookups: Lookups, flow_log: FlowLog) -> None:
+    def __init__(self, spec: FlowSpec, lookups: Lookups, flow_log: FlowLog,
+                 max_sources: int = MAX_SOURCES_PER_FLOW) -> None:
         compiled = CompiledFlow(spec.ir, lookups)
         self.value_kind = compiled.value_expr.kind
         self.spec = spec
@@ -185,6 +189,11 @@ class Flow:
         self.tables: dict[tuple[str, str], FlowTable] = {}
         self.clock = DecayClock(spec.t)  # shared by the tables: one exp per datagram
         self.sources_rejected = 0
+        self.max_sources = max_sources
+        #: keys evicted by tables, as of the last tick (live tables) plus expired tables:
+        #: the self-metric reads this, never every table (O(1) in the data sources)
+        self.evicted = 0
+        self.evicted_retired = 0  # keys evicted by tables since dropped as empty
         self.watcher: WatchCallback | None = None
         self.tracker: FlowTracker | None = None
         if spec.log:
@@ -202,7 +211,7 @@ class Flow:
 
     def new_table(self, source: tuple[str, str]) -> FlowTable | None:
         """The table of a data source seen for the first time (None past the cap)."""
-        if len(self.tables) >= MAX_SOURCES_PER_FLOW:
+        if len(self.tables) >= self.max_sources:
             self.sources_rejected += 1
             return None
         table = self.tables[source] = make_table(
@@ -271,9 +280,15 @@ class FlowCounters:
     keys_evicted: int = 0  # keys dropped from full top-N tables to make room
     log_rejected: int = 0  # new active flows not logged: the log tracker was full
 
-    def add(self, flow: Flow) -> None:
+    def add(self, flow: Flow, exact: bool = False) -> None:
+        """Add one definition's counts; ``keys_evicted`` as of its last tick unless
+        ``exact`` (which reads every table: a replaced or deleted definition's last word)."""
         self.sources_rejected += flow.sources_rejected
-        self.keys_evicted += sum(table.evicted for table in flow.tables.values())
+        if exact:
+            self.keys_evicted += flow.evicted_retired + sum(
+                table.evicted for table in flow.tables.values())
+        else:
+            self.keys_evicted += flow.evicted
         if flow.tracker is not None:
             self.log_rejected += flow.tracker.rejected
 
@@ -281,9 +296,11 @@ class FlowCounters:
 class FlowEngine:
     """All flow definitions and their state; plain synchronous object, ``now`` in seconds."""
 
-    def __init__(self, lookups: Lookups, log_size: int = 1000, max_definitions: int = 1000) -> None:
+    def __init__(self, lookups: Lookups, log_size: int = 1000, max_definitions: int = 1000,
+                 max_sources: int = MAX_SOURCES_PER_FLOW) -> None:
         self.lookups = lookups
         self.max_definitions = max_definitions
+        self.max_sources = max_sources
         self.log = FlowLog(log_size)
         self._flows: dict[str, Flow] = {}
         self._packet_flows: tuple[Flow, ...] = ()
@@ -302,11 +319,11 @@ class FlowEngine:
         spec = FlowSpec.from_json(name, body)
         if name not in self._flows and len(self._flows) >= self.max_definitions:
             raise FlowSpecError(f"too many flow definitions (at most {self.max_definitions})")
-        flow = Flow(spec, self.lookups, self.log)
+        flow = Flow(spec, self.lookups, self.log, self.max_sources)
         old = self._flows.get(name)
         if old is not None:
             flow.watcher = old.watcher
-            self._retired.add(old)
+            self._retired.add(old, exact=True)
         self._flows[name] = flow
         self._reindex()
         return spec
@@ -314,13 +331,16 @@ class FlowEngine:
     def delete_flow(self, name: str) -> bool:
         old = self._flows.pop(name, None)
         if old is not None:
-            self._retired.add(old)
+            self._retired.add(old, exact=True)
         self._reindex()
         return old is not None
 
     @property
     def counters(self) -> FlowCounters:
-        """Cumulative bounds-hit counts of every definition ever set (self-metrics)."""
+        """Cumulative bounds-hit counts of every definition ever set (self-metrics).
+
+        O(definitions), not O(tables): ``keys_evicted`` of live tables is summed by
+        :meth:`tick` (so it may lag by up to a tick)."""
         total = FlowCounters(**vars(self._retired))
         for flow in self._flows.values():
             total.add(flow)
@@ -559,6 +579,19 @@ class FlowEngine:
         return {key: age_ms(now, when) for key, when in sorted(seen.items())}
 
     # --- housekeeping -----------------------------------------------------------------
+    def forget(self, agent: str, ds: str | None = None) -> None:
+        """Drop one data source's tables in every definition: the agent table forgot it
+        as idle (O(definitions)). ``ds`` None (the agent itself went, after each of its
+        data sources) leaves the rest, tables of data sources the agent table never held,
+        to go as their keys idle out."""
+        if ds is None:
+            return
+        source = (agent, ds)
+        for flow in self._flows.values():
+            table = flow.tables.pop(source, None)
+            if table is not None:
+                flow.evicted_retired += table.evicted
+
     def tick(self, now: float) -> None:
         """Flush flow logs, expire idle keys, drop idle data sources and key shapes."""
         for flow in self._flows.values():
@@ -566,12 +599,17 @@ class FlowEngine:
                 flow.tracker.flush(now)
             tables = flow.tables
             empty = []
+            live = 0
             for source, table in tables.items():
                 table.expire(now)
-                if not len(table):
+                if len(table):
+                    live += table.evicted
+                else:
                     empty.append(source)
+                    flow.evicted_retired += table.evicted
             for source in empty:
                 del tables[source]
+            flow.evicted = flow.evicted_retired + live
         oldest = now - FLOWKEYS_TIMEOUT
         for seen in (self._shapes, self._records):
             for item in [k for k, when in seen.items() if when < oldest]:
