@@ -39,6 +39,9 @@ NOT_COUNTERS = {
     "_pool_span": "effective sampling rate state",
     "_pool_samples": "effective sampling rate state",
     "received": "per stream; the totals are counters.datagrams and counters.*_samples",
+    "_buffer": "bytes read from a Python script's process, not yet a whole line",
+    "next_token": "httpAsync callback ids in a Python script's process",
+    "unbudgeted_starts": "per JavaScript script, in /scripts/json (budgetRestarts)",
 }
 """Attributes incremented somewhere in src/ that are not counters, and why."""
 
