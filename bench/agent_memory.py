@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from small_profile import FLOWS, LOCALHOST, Agent, Server, mib  # noqa: E402
+from small_profile import FLOWS, LOCALHOST, Agent, Server, mib
 
 SETTLE_SECONDS = 3.0
 

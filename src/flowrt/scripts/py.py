@@ -23,6 +23,7 @@ is the operating system's to bound).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -107,10 +108,8 @@ class PyScript(ScriptRuntime):
     def _kill(self) -> None:
         proc = self.proc
         if proc is not None and proc.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             proc.wait()
 
     def stop(self) -> None:
@@ -121,10 +120,8 @@ class PyScript(ScriptRuntime):
             self._killed_on_stop = True
             proc = self.proc
             if proc is not None and proc.poll() is None:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
 
     def status(self) -> dict[str, Any]:
         """``/scripts/json``: cpuMs adds the child's CPU time (read from /proc)."""

@@ -25,6 +25,7 @@ outlives it, or when the script is stopped, whatever the script catches.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import os
@@ -239,10 +240,8 @@ def main() -> None:
     os.close(devnull)
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    try:
+    with contextlib.suppress(BrokenPipeError, KeyboardInterrupt):
         Child(inp, out).serve()
-    except (BrokenPipeError, KeyboardInterrupt):
-        pass
 
 
 if __name__ == "__main__":
