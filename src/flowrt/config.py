@@ -98,6 +98,15 @@ KNOWN_PROPERTIES: tuple[PropertySpec, ...] = (
         "most data sources tracked over all agents (agent table, metrics, each flow's tables)",
     ),
     PropertySpec(
+        "flowrt.flows.max", "1000",
+        "most flow definitions (setFlow, PUT /flow); flows.max is the flow log's size",
+    ),
+    PropertySpec(
+        "flowrt.flows.sample.budget", "50",
+        "flow definitions the reference path evaluates per sample; beyond, they take"
+        " turns (counted as shed)",
+    ),
+    PropertySpec(
         "flowrt.datasources.timeout", "3600",
         "seconds before a data source that sent nothing is forgotten (its agent may live on)",
     ),

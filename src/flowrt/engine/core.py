@@ -103,6 +103,8 @@ class Engine:
         self.flows = FlowEngine(
             self.lookups, log_size=self.props.get_int("flows.max"),
             max_sources=self.props.get_int("flowrt.datasources.total.max"),
+            max_definitions=self.props.get_int("flowrt.flows.max"),
+            sample_budget=self.props.get_int("flowrt.flows.sample.budget"),
         )
         self.thresholds = ThresholdEngine(events_max=self.props.get_int("events.max"))
         self.metrics.register_source(self.flows.metric_points)

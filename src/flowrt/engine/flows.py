@@ -100,6 +100,10 @@ MAX_SHAPES = 4096
 KEYS_RESOLUTION = 1.0
 """Seconds between two notes of the same header shape's keys."""
 MAX_DS_NAMES = 65_536
+DEFAULT_MAX_DEFINITIONS = 1000
+DEFAULT_SAMPLE_BUDGET = 50
+"""Definitions the reference path evaluates per sample before it sheds (see
+:meth:`FlowEngine.count_sample`)."""
 ALWAYS_KEYS = ("agent", "inputifindex", "outputifindex", "bytes", "frames")
 
 
@@ -296,11 +300,19 @@ class FlowCounters:
 class FlowEngine:
     """All flow definitions and their state; plain synchronous object, ``now`` in seconds."""
 
-    def __init__(self, lookups: Lookups, log_size: int = 1000, max_definitions: int = 1000,
-                 max_sources: int = MAX_SOURCES_PER_FLOW) -> None:
+    def __init__(self, lookups: Lookups, log_size: int = 1000,
+                 max_definitions: int = DEFAULT_MAX_DEFINITIONS,
+                 max_sources: int = MAX_SOURCES_PER_FLOW,
+                 sample_budget: int = DEFAULT_SAMPLE_BUDGET) -> None:
+        if sample_budget < 1:
+            raise ValueError("the per-sample flow budget must be at least 1")
         self.lookups = lookups
         self.max_definitions = max_definitions
         self.max_sources = max_sources
+        self.sample_budget = sample_budget
+        self.samples_shed = 0  # samples some definitions skipped (over the budget)
+        self.evaluations_shed = 0  # definition evaluations skipped
+        self._rotation = 0  # where the next shed sample's window of definitions starts
         self.log = FlowLog(log_size)
         self._flows: dict[str, Flow] = {}
         self._packet_flows: tuple[Flow, ...] = ()
@@ -407,8 +419,40 @@ class FlowEngine:
         if sample.source_id_type and self.topology.active:
             code = self._ingress_port(agent, sample, code)
         source = self._sources.get((agent, code)) or self._source(agent, code)
-        for flow in flows:
-            flow.counter(view, source, now)
+        self.count_sample(flows, view, source, now)
+
+    def count_sample(
+        self, flows: tuple[Flow, ...], view: FlowSampleView, source: tuple[str, str],
+        now: float,
+    ) -> None:
+        """Count one sample in ``flows``, within the per-sample budget.
+
+        Each definition costs the reference path a filter, keys and a table update per
+        sample; a thousand of them make one sample cost milliseconds and the collector
+        falls behind, losing samples at random in the socket. So at most
+        ``sample_budget`` definitions (``flowrt.flows.sample.budget``) run per sample:
+        with more, each sample goes to the next ``sample_budget`` of them in turn (a
+        fair rotation), scaled by ``len(flows) / sample_budget`` as if sampled that much
+        more sparsely, so every definition's rates stay unbiased estimates, only noisier.
+        Shed work is counted (``flowSamplesShed``, ``flowEvaluationsShed``).
+        """
+        total = len(flows)
+        budget = self.sample_budget
+        if total <= budget:
+            for flow in flows:
+                flow.counter(view, source, now)
+            return
+        start = self._rotation % total
+        self._rotation = start + budget
+        rate = view.sampling_rate
+        view.sampling_rate = rate * total / budget  # type: ignore[assignment]
+        try:
+            for i in range(start, start + budget):
+                flows[i % total].counter(view, source, now)
+        finally:
+            view.sampling_rate = rate
+        self.samples_shed += 1
+        self.evaluations_shed += total - budget
 
     def _ingress_port(self, agent: str, sample: FlowSample, code: int) -> int:
         """The input port's ifIndex data source code when the topology knows the port,
@@ -427,8 +471,7 @@ class FlowEngine:
             return
         code = sample.source_id_type << 32 | sample.source_id_index
         source = (agent, self._ds_names.get(code) or self._ds_name(code))
-        for flow in flows:
-            flow.counter(view, source, now)
+        self.count_sample(flows, view, source, now)
 
     # --- queries ----------------------------------------------------------------------
     def active_flows(

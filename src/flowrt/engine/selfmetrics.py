@@ -147,6 +147,14 @@ SELF_METRICS: tuple[SelfMetric, ...] = (
     SelfMetric("flowKeysEvicted", "flowrt_flow_keys_evicted_total",
                "flow keys dropped from a full top-N table to make room (smallest first)",
                "flows.counters.keys_evicted"),
+    SelfMetric("flowSamplesShed", "flowrt_flow_samples_shed_total",
+               "flow samples that some definitions skipped: more definitions run on the"
+               " reference path than flowrt.flows.sample.budget allows per sample (they"
+               " take turns; values are scaled to stay unbiased)", "flows.samples_shed"),
+    SelfMetric("flowEvaluationsShed", "flowrt_flow_evaluations_shed_total",
+               "definition evaluations skipped by that rotation (per sample: definitions"
+               " on the reference path minus flowrt.flows.sample.budget)",
+               "flows.evaluations_shed"),
     SelfMetric("flowLogRejected", "flowrt_flow_log_rejected_total",
                "new flows not logged because a flow's active-flow table was full",
                "flows.counters.log_rejected"),
