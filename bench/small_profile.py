@@ -51,6 +51,7 @@ SMALL_PROFILE = (
     # sized for a small site instead of a data centre.
     "-Dflowrt.agents.max=200",
     "-Dflowrt.datasources.max=256",
+    "-Dflowrt.datasources.total.max=5000",
     "-Devents.max=200",
     "-Dflows.max=200",
     "-Dflowrt.script.memory=32",

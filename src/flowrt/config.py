@@ -114,6 +114,23 @@ KNOWN_PROPERTIES: tuple[PropertySpec, ...] = (
     PropertySpec("flowrt.bgp.routes.max", "10000", "most routes installed per BGP neighbor"),
     PropertySpec("flowrt.bgp.flows.max", "1000", "most FlowSpec rules per BGP neighbor"),
     PropertySpec("flowrt.bgp.holdtime", "90", "BGP hold time offered, seconds (0 or 3+)"),
+    PropertySpec(
+        "flowrt.datasources.total.max", "20000",
+        "most data sources tracked over all agents (agent table, metrics, each flow's tables)",
+    ),
+    PropertySpec(
+        "flowrt.flows.max", "1000",
+        "most flow definitions (setFlow, PUT /flow); flows.max is the flow log's size",
+    ),
+    PropertySpec(
+        "flowrt.flows.sample.budget", "50",
+        "flow definitions the reference path evaluates per sample; beyond, they take"
+        " turns (counted as shed)",
+    ),
+    PropertySpec(
+        "flowrt.datasources.timeout", "3600",
+        "seconds before a data source that sent nothing is forgotten (its agent may live on)",
+    ),
 )
 
 # --- RECOGNISED BUT NOT IMPLEMENTED -------------------------------------------------------

@@ -42,12 +42,17 @@ NOT_COUNTERS = {
     "messages_sent": "per BGP session, in /bgp/neighbors/json (totals: bgp.updates_*)",
     "messages_received": "per BGP session, in /bgp/neighbors/json (totals: bgp.updates_*)",
     "received": "per stream; the totals are counters.datagrams and counters.*_samples",
+    "_buffer": "bytes read from a Python script's process, not yet a whole line",
+    "next_token": "httpAsync callback ids in a Python script's process",
+    "unbudgeted_starts": "per JavaScript script, in /scripts/json (budgetRestarts)",
 }
 """Attributes incremented somewhere in src/ that are not counters, and why."""
 
 # Declared elsewhere under another name: FlowTable.evicted and FlowTracker.rejected are
-# summed into flows.counters (keys_evicted, log_rejected).
-ALIASES = {"evicted": "keys_evicted", "rejected": "log_rejected"}
+# summed into flows.counters (keys_evicted, log_rejected); Flow.evicted_retired (the
+# evictions of a definition's expired tables) is part of keys_evicted.
+ALIASES = {"evicted": "keys_evicted", "rejected": "log_rejected",
+           "evicted_retired": "keys_evicted"}
 
 INCREMENT = re.compile(r"\b\w+(?:\[[^\]]*\])?\.(\w+)\s*[-+]=")
 

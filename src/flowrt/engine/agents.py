@@ -90,11 +90,16 @@ lost, within ``W`` of the old head and with an uptime not lower by more than ``J
 as a late arrival; a datagram reordered by more than ``W`` numbers is STALE (or, with a
 sequence number below ``W``, a RESTART).
 
-Memory is bounded: at most ``max_agents`` agents (new ones beyond the cap are not
-tracked and are counted in :attr:`AccountingTotals.agents_rejected`),
-``max_datasources`` data sources per agent, and agents idle for ``idle_timeout``
-seconds are forgotten. Table-wide totals (:class:`AccountingTotals`) are cumulative and
-survive the expiry of the agents they came from.
+Memory is bounded, because anyone who can reach the sFlow port can claim any agent
+address (it is a field inside the datagram): at most ``max_agents`` agents (new ones
+beyond the cap are not tracked and are counted in
+:attr:`AccountingTotals.agents_rejected`), ``max_datasources`` data sources per agent
+and ``max_datasources_total`` data sources over all agents (refusals counted in
+``datasources_rejected`` and ``datasources_total_rejected``); agents idle for
+``idle_timeout`` seconds are forgotten, and so are the data sources of a live agent that
+sent nothing for ``datasource_timeout`` seconds (counted in ``agents_expired`` and
+``datasources_expired``). Table-wide totals (:class:`AccountingTotals`) are cumulative
+and survive the expiry of the agents they came from.
 """
 
 from __future__ import annotations
@@ -129,7 +134,9 @@ MISSING = -1  # ring slot: skipped by a gap, not yet arrived
 NEVER = -2  # ring slot: before the current run started
 DEFAULT_MAX_AGENTS = 10_000
 DEFAULT_MAX_DATASOURCES = 4096
+DEFAULT_MAX_DATASOURCES_TOTAL = 20_000
 DEFAULT_IDLE_TIMEOUT = 3600.0
+DEFAULT_DATASOURCE_TIMEOUT = 3600.0
 MAX_ERROR_REASONS = 16  # distinct decode error reasons kept per agent
 MAX_UNATTRIBUTED_SOURCES = 1024  # UDP sources of undecodable datagrams remembered
 MAX_DATAGRAM_SOURCES = 16  # UDP source addresses remembered per agent
@@ -343,6 +350,9 @@ class AccountingTotals:
     discard: StreamTotals = field(default_factory=StreamTotals)
     agents_rejected: int = 0  # datagrams of new agents refused at the agent cap
     datasources_rejected: int = 0  # samples of data sources refused at the per-agent cap
+    datasources_total_rejected: int = 0  # samples of data sources refused at the total cap
+    agents_expired: int = 0  # agents forgotten after idle_timeout without a datagram
+    datasources_expired: int = 0  # data sources forgotten (idle, or their agent expired)
     flow_drops: int = 0  # packets agents report they could not sample (drops deltas)
     discard_drops: int = 0  # dropped packets agents report they did not sample
 
@@ -370,6 +380,7 @@ class DataSourceStats:
     _pool_samples: int = 0  # samples received after the one that set _pool_start
     _counter_uptime: int | None = None
     polling_interval_ms: int | None = None
+    last_seen: float = 0.0  # when a sample of it last arrived (idle expiry)
 
     @classmethod
     def new(cls, totals: AccountingTotals) -> DataSourceStats:
@@ -525,14 +536,22 @@ class AgentTable:
         max_agents: int = DEFAULT_MAX_AGENTS,
         max_datasources: int = DEFAULT_MAX_DATASOURCES,
         idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+        max_datasources_total: int = DEFAULT_MAX_DATASOURCES_TOTAL,
+        datasource_timeout: float = DEFAULT_DATASOURCE_TIMEOUT,
     ) -> None:
         self.max_agents = max_agents
         self.max_datasources = max_datasources
+        self.max_datasources_total = max_datasources_total
         self.idle_timeout = idle_timeout
+        self.datasource_timeout = datasource_timeout
+        self.datasource_count = 0  # data sources over every agent (a gauge)
         self.agents: dict[str, AgentStats] = {}
         self.totals = AccountingTotals()
         self.unattributed_errors: dict[str, int] = {}
         self._next_expiry = 0.0
+        #: called with (agent, data source name) for each data source forgotten, then
+        #: (agent, None) for each agent: the engine drops their metrics and flow tables
+        self.on_forget: Callable[[str, str | None], None] | None = None
 
     @property
     def agents_rejected(self) -> int:
@@ -593,6 +612,7 @@ class AgentTable:
             ds = by_code.get(code) or self._datasource(agent, code)
             if ds is None:
                 continue
+            ds.last_seen = now
             if ds.epoch != epoch or ds.stream is not stream:
                 if ds.stream is stream:
                     ds.restart()
@@ -622,8 +642,13 @@ class AgentTable:
             agent.datasources_rejected += 1
             self.totals.datasources_rejected += 1
             return None
+        if self.datasource_count >= self.max_datasources_total:
+            agent.datasources_rejected += 1
+            self.totals.datasources_total_rejected += 1
+            return None
         name = datasource_name(code >> 32, code & 0xFFFFFFFF)
         ds = agent.datasources[name] = agent.by_code[code] = DataSourceStats.new(self.totals)
+        self.datasource_count += 1
         return ds
 
     def record_error(self, agent_or_source: str, reason: str) -> None:
@@ -649,12 +674,45 @@ class AgentTable:
             )
 
     def expire(self, now: float) -> list[str]:
-        """Forget agents idle longer than the timeout; returns their addresses."""
-        self._next_expiry = now + min(EXPIRE_EVERY, self.idle_timeout)
+        """Forget agents idle longer than ``idle_timeout`` and, in the others, data
+        sources idle longer than ``datasource_timeout``; returns the agents' addresses.
+
+        One pass over every data source: at most ``max_datasources_total`` of them, and
+        it runs at most every :data:`EXPIRE_EVERY` seconds.
+        """
+        self._next_expiry = now + min(EXPIRE_EVERY, self.idle_timeout, self.datasource_timeout)
+        totals = self.totals
+        forget = self.on_forget
         gone = [k for k, a in self.agents.items() if now - a.last_seen > self.idle_timeout]
         for key in gone:
-            del self.agents[key]
+            agent = self.agents.pop(key)
+            totals.agents_expired += 1
+            totals.datasources_expired += len(agent.datasources)
+            self.datasource_count -= len(agent.datasources)
+            if forget is not None:
+                for name in agent.datasources:
+                    forget(key, name)
+                forget(key, None)
+        limit = self.datasource_timeout
+        for key, agent in self.agents.items():
+            if now - agent.last_seen <= limit:
+                stale = [c for c, ds in agent.by_code.items() if now - ds.last_seen > limit]
+            else:  # the agent sent nothing for that long: all its data sources are idle
+                stale = list(agent.by_code)
+            for code in stale:
+                del agent.by_code[code]
+                name = datasource_name(code >> 32, code & 0xFFFFFFFF)
+                del agent.datasources[name]
+                if forget is not None:
+                    forget(key, name)
+            totals.datasources_expired += len(stale)
+            self.datasource_count -= len(stale)
         return gone
+
+    def expire_due(self, now: float) -> None:
+        """:meth:`expire` when its period has passed (the engine's tick calls this)."""
+        if now >= self._next_expiry:
+            self.expire(now)
 
     def to_json(self, now: float, agents: list[str] | None = None) -> dict[str, dict[str, Any]]:
         """The ``/agents/json`` body (optionally only the named agents)."""

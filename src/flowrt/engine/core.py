@@ -110,13 +110,21 @@ class Engine:
             max_agents=self.props.require_int("flowrt.agents.max"),
             max_datasources=self.props.require_int("flowrt.datasources.max"),
             idle_timeout=self.props.require_float("flowrt.agents.timeout"),
+            max_datasources_total=self.props.require_int("flowrt.datasources.total.max"),
+            datasource_timeout=self.props.require_float("flowrt.datasources.timeout"),
         )
         self.topology = self.lookups.topology  # one store, read by keys, flows, queries
         self.metrics = MetricStore.from_properties(self.props)
         self.metrics.topology = self.topology
-        self.flows = FlowEngine(self.lookups, log_size=self.props.require_int("flows.max"))
+        self.flows = FlowEngine(
+            self.lookups, log_size=self.props.require_int("flows.max"),
+            max_sources=self.props.require_int("flowrt.datasources.total.max"),
+            max_definitions=self.props.require_int("flowrt.flows.max"),
+            sample_budget=self.props.require_int("flowrt.flows.sample.budget"),
+        )
         self.thresholds = ThresholdEngine(events_max=self.props.require_int("events.max"))
         self.metrics.register_source(self.flows.metric_points)
+        self.agents.on_forget = self._forget
         #: "reference" (this class decodes) or "native" (flowrt.engine.native drives it)
         self.ingest_path = "reference"
 
@@ -180,9 +188,15 @@ class Engine:
         self.thresholds.evaluate_metrics(self.metrics.points(now), now)
         self.thresholds.tick(now, self.flows.flow_value)
         self.metrics.expire(now)
-        self.agents.expire(now)
+        self.agents.expire_due(now)
         if self.topology.needs_names:  # links naming undeclared nodes/ports
             self.topology.learn(self.metrics.points(now), now)
+
+    def _forget(self, agent: str, datasource: str | None) -> None:
+        """The agent table forgot an idle data source (or a whole agent): its counter
+        metrics and flow tables go too, so idle state never outlives its timeout."""
+        self.metrics.forget(agent, datasource)
+        self.flows.forget(agent, datasource)
 
     # --- flows --------------------------------------------------------------------
     def set_flow(self, name: str, body: Mapping[str, Any]) -> None:

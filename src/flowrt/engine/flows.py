@@ -91,13 +91,19 @@ from flowrt.sflow.model import DiscardSample, FlowSample
 WatchCallback = Callable[[str, str, str, str, float, "tuple[float, ...] | None", float], None]
 
 MAX_SOURCES_PER_FLOW = 10_000
-"""Data sources one definition keeps tables for; the agent table caps them too."""
+"""Data sources one definition keeps tables for by default; the engine passes
+``flowrt.datasources.total.max`` (the agent table's total), so a flood of spoofed agents
+cannot make a definition hold more tables than the whole collector holds data sources."""
 FLOWKEYS_TIMEOUT = 300.0
 """Seconds a key name stays in /flowkeys/json after the last sample that could carry it."""
 MAX_SHAPES = 4096
 KEYS_RESOLUTION = 1.0
 """Seconds between two notes of the same header shape's keys."""
 MAX_DS_NAMES = 65_536
+DEFAULT_MAX_DEFINITIONS = 1000
+DEFAULT_SAMPLE_BUDGET = 50
+"""Definitions the reference path evaluates per sample before it sheds (see
+:meth:`FlowEngine.count_sample`)."""
 ALWAYS_KEYS = ("agent", "inputifindex", "outputifindex", "bytes", "frames")
 
 
@@ -170,11 +176,13 @@ class Flow:
     """One definition: compiled extractor, its tables per data source, its log tracker."""
 
     __slots__ = (
-        "clock", "compiled", "counter", "extract", "name", "slots", "sources_rejected", "spec",
-        "tables", "tracker", "value_kind", "watcher",
+        "clock", "compiled", "counter", "evicted", "evicted_retired", "extract", "max_sources",
+        "name", "slots",
+        "sources_rejected", "spec", "tables", "tracker", "value_kind", "watcher",
     )  # fmt: skip
 
-    def __init__(self, spec: FlowSpec, lookups: Lookups, flow_log: FlowLog) -> None:
+    def __init__(self, spec: FlowSpec, lookups: Lookups, flow_log: FlowLog,
+                 max_sources: int = MAX_SOURCES_PER_FLOW) -> None:
         compiled = CompiledFlow(spec.ir, lookups)
         self.value_kind = compiled.value_expr.kind
         self.spec = spec
@@ -185,6 +193,11 @@ class Flow:
         self.tables: dict[tuple[str, str], FlowTable] = {}
         self.clock = DecayClock(spec.t)  # shared by the tables: one exp per datagram
         self.sources_rejected = 0
+        self.max_sources = max_sources
+        #: keys evicted by tables, as of the last tick (live tables) plus expired tables:
+        #: the self-metric reads this, never every table (O(1) in the data sources)
+        self.evicted = 0
+        self.evicted_retired = 0  # keys evicted by tables since dropped as empty
         self.watcher: WatchCallback | None = None
         self.tracker: FlowTracker | None = None
         if spec.log:
@@ -202,7 +215,7 @@ class Flow:
 
     def new_table(self, source: tuple[str, str]) -> FlowTable | None:
         """The table of a data source seen for the first time (None past the cap)."""
-        if len(self.tables) >= MAX_SOURCES_PER_FLOW:
+        if len(self.tables) >= self.max_sources:
             self.sources_rejected += 1
             return None
         table = self.tables[source] = make_table(
@@ -271,9 +284,15 @@ class FlowCounters:
     keys_evicted: int = 0  # keys dropped from full top-N tables to make room
     log_rejected: int = 0  # new active flows not logged: the log tracker was full
 
-    def add(self, flow: Flow) -> None:
+    def add(self, flow: Flow, exact: bool = False) -> None:
+        """Add one definition's counts; ``keys_evicted`` as of its last tick unless
+        ``exact`` (which reads every table: a replaced or deleted definition's last word)."""
         self.sources_rejected += flow.sources_rejected
-        self.keys_evicted += sum(table.evicted for table in flow.tables.values())
+        if exact:
+            self.keys_evicted += flow.evicted_retired + sum(
+                table.evicted for table in flow.tables.values())
+        else:
+            self.keys_evicted += flow.evicted
         if flow.tracker is not None:
             self.log_rejected += flow.tracker.rejected
 
@@ -281,9 +300,19 @@ class FlowCounters:
 class FlowEngine:
     """All flow definitions and their state; plain synchronous object, ``now`` in seconds."""
 
-    def __init__(self, lookups: Lookups, log_size: int = 1000, max_definitions: int = 1000) -> None:
+    def __init__(self, lookups: Lookups, log_size: int = 1000,
+                 max_definitions: int = DEFAULT_MAX_DEFINITIONS,
+                 max_sources: int = MAX_SOURCES_PER_FLOW,
+                 sample_budget: int = DEFAULT_SAMPLE_BUDGET) -> None:
+        if sample_budget < 1:
+            raise ValueError("the per-sample flow budget must be at least 1")
         self.lookups = lookups
         self.max_definitions = max_definitions
+        self.max_sources = max_sources
+        self.sample_budget = sample_budget
+        self.samples_shed = 0  # samples some definitions skipped (over the budget)
+        self.evaluations_shed = 0  # definition evaluations skipped
+        self._rotation = 0  # where the next shed sample's window of definitions starts
         self.log = FlowLog(log_size)
         self._flows: dict[str, Flow] = {}
         self._packet_flows: tuple[Flow, ...] = ()
@@ -302,11 +331,11 @@ class FlowEngine:
         spec = FlowSpec.from_json(name, body)
         if name not in self._flows and len(self._flows) >= self.max_definitions:
             raise FlowSpecError(f"too many flow definitions (at most {self.max_definitions})")
-        flow = Flow(spec, self.lookups, self.log)
+        flow = Flow(spec, self.lookups, self.log, self.max_sources)
         old = self._flows.get(name)
         if old is not None:
             flow.watcher = old.watcher
-            self._retired.add(old)
+            self._retired.add(old, exact=True)
         self._flows[name] = flow
         self._reindex()
         return spec
@@ -314,13 +343,16 @@ class FlowEngine:
     def delete_flow(self, name: str) -> bool:
         old = self._flows.pop(name, None)
         if old is not None:
-            self._retired.add(old)
+            self._retired.add(old, exact=True)
         self._reindex()
         return old is not None
 
     @property
     def counters(self) -> FlowCounters:
-        """Cumulative bounds-hit counts of every definition ever set (self-metrics)."""
+        """Cumulative bounds-hit counts of every definition ever set (self-metrics).
+
+        O(definitions), not O(tables): ``keys_evicted`` of live tables is summed by
+        :meth:`tick` (so it may lag by up to a tick)."""
         total = FlowCounters(**vars(self._retired))
         for flow in self._flows.values():
             total.add(flow)
@@ -387,8 +419,40 @@ class FlowEngine:
         if sample.source_id_type and self.topology.active:
             code = self._ingress_port(agent, sample, code)
         source = self._sources.get((agent, code)) or self._source(agent, code)
-        for flow in flows:
-            flow.counter(view, source, now)
+        self.count_sample(flows, view, source, now)
+
+    def count_sample(
+        self, flows: tuple[Flow, ...], view: FlowSampleView, source: tuple[str, str],
+        now: float,
+    ) -> None:
+        """Count one sample in ``flows``, within the per-sample budget.
+
+        Each definition costs the reference path a filter, keys and a table update per
+        sample; a thousand of them make one sample cost milliseconds and the collector
+        falls behind, losing samples at random in the socket. So at most
+        ``sample_budget`` definitions (``flowrt.flows.sample.budget``) run per sample:
+        with more, each sample goes to the next ``sample_budget`` of them in turn (a
+        fair rotation), scaled by ``len(flows) / sample_budget`` as if sampled that much
+        more sparsely, so every definition's rates stay unbiased estimates, only noisier.
+        Shed work is counted (``flowSamplesShed``, ``flowEvaluationsShed``).
+        """
+        total = len(flows)
+        budget = self.sample_budget
+        if total <= budget:
+            for flow in flows:
+                flow.counter(view, source, now)
+            return
+        start = self._rotation % total
+        self._rotation = start + budget
+        rate = view.sampling_rate
+        view.sampling_rate = rate * total / budget  # type: ignore[assignment]
+        try:
+            for i in range(start, start + budget):
+                flows[i % total].counter(view, source, now)
+        finally:
+            view.sampling_rate = rate
+        self.samples_shed += 1
+        self.evaluations_shed += total - budget
 
     def _ingress_port(self, agent: str, sample: FlowSample, code: int) -> int:
         """The input port's ifIndex data source code when the topology knows the port,
@@ -407,8 +471,7 @@ class FlowEngine:
             return
         code = sample.source_id_type << 32 | sample.source_id_index
         source = (agent, self._ds_names.get(code) or self._ds_name(code))
-        for flow in flows:
-            flow.counter(view, source, now)
+        self.count_sample(flows, view, source, now)
 
     # --- queries ----------------------------------------------------------------------
     def active_flows(
@@ -559,6 +622,19 @@ class FlowEngine:
         return {key: age_ms(now, when) for key, when in sorted(seen.items())}
 
     # --- housekeeping -----------------------------------------------------------------
+    def forget(self, agent: str, ds: str | None = None) -> None:
+        """Drop one data source's tables in every definition: the agent table forgot it
+        as idle (O(definitions)). ``ds`` None (the agent itself went, after each of its
+        data sources) leaves the rest, tables of data sources the agent table never held,
+        to go as their keys idle out."""
+        if ds is None:
+            return
+        source = (agent, ds)
+        for flow in self._flows.values():
+            table = flow.tables.pop(source, None)
+            if table is not None:
+                flow.evicted_retired += table.evicted
+
     def tick(self, now: float) -> None:
         """Flush flow logs, expire idle keys, drop idle data sources and key shapes."""
         for flow in self._flows.values():
@@ -566,12 +642,17 @@ class FlowEngine:
                 flow.tracker.flush(now)
             tables = flow.tables
             empty = []
+            live = 0
             for source, table in tables.items():
                 table.expire(now)
-                if not len(table):
+                if len(table):
+                    live += table.evicted
+                else:
                     empty.append(source)
+                    flow.evicted_retired += table.evicted
             for source in empty:
                 del tables[source]
+            flow.evicted = flow.evicted_retired + live
         oldest = now - FLOWKEYS_TIMEOUT
         for seen in (self._shapes, self._records):
             for item in [k for k, when in seen.items() if when < oldest]:

@@ -43,8 +43,10 @@ STALE_MIN_SECONDS = 60.0
 STALE_INTERVALS = 3
 DEFAULT_MAX_AGENTS = 10_000
 DEFAULT_MAX_DATASOURCES = 4096
+DEFAULT_MAX_DATASOURCES_TOTAL = 20_000
 AGENTS_MAX_PROPERTY = "flowrt.agents.max"
 DATASOURCES_MAX_PROPERTY = "flowrt.datasources.max"
+DATASOURCES_TOTAL_PROPERTY = "flowrt.datasources.total.max"
 PERCENT_X100 = 100.0  # part_max_used, cpu_5s...: percent x 100 on the wire
 
 IF_TYPES = {
@@ -307,9 +309,12 @@ class MetricStore:
 
     def __init__(
         self, max_agents: int = DEFAULT_MAX_AGENTS, max_datasources: int = DEFAULT_MAX_DATASOURCES,
+        max_datasources_total: int = DEFAULT_MAX_DATASOURCES_TOTAL,
     ) -> None:
         self.max_agents = max_agents
         self.max_datasources = max_datasources
+        self.max_datasources_total = max_datasources_total
+        self.datasource_count = 0  # data sources held over every agent
         self.agents: dict[str, dict[str, DataSourceMetrics]] = {}
         self.rejected = 0  # samples refused by the caps
         self.ignored = 0  # duplicate or out-of-date samples
@@ -318,17 +323,19 @@ class MetricStore:
 
     @classmethod
     def from_properties(cls, props: Properties) -> MetricStore:
-        """A store capped by ``flowrt.agents.max`` and ``flowrt.datasources.max``: the
-        properties that cap the agent table, so both hold the same agents and data sources
-        and an operator raises one number, not two (a cap below 1 is a ConfigError)."""
+        """A store capped by ``flowrt.agents.max``, ``flowrt.datasources.max`` and
+        ``flowrt.datasources.total.max``: the properties that cap the agent table, so both
+        hold the same agents and data sources and an operator raises one number, not two
+        (a cap below 1 is a ConfigError)."""
         caps = []
         for name, default in ((AGENTS_MAX_PROPERTY, DEFAULT_MAX_AGENTS),
-                              (DATASOURCES_MAX_PROPERTY, DEFAULT_MAX_DATASOURCES)):
+                              (DATASOURCES_MAX_PROPERTY, DEFAULT_MAX_DATASOURCES),
+                              (DATASOURCES_TOTAL_PROPERTY, DEFAULT_MAX_DATASOURCES_TOTAL)):
             cap = props.get_int(name, default)
             if cap < 1:
                 raise ConfigError(f"property {name}={cap} must be at least 1")
             caps.append(cap)
-        return cls(max_agents=caps[0], max_datasources=caps[1])
+        return cls(max_agents=caps[0], max_datasources=caps[1], max_datasources_total=caps[2])
 
     def _state(self, agent: str, ds: str) -> DataSourceMetrics | None:
         sources = self.agents.get(agent)
@@ -338,9 +345,13 @@ class MetricStore:
             sources = self.agents[agent] = {}
         state = sources.get(ds)
         if state is None:
-            if len(sources) >= self.max_datasources:
+            if (len(sources) >= self.max_datasources
+                    or self.datasource_count >= self.max_datasources_total):
+                if not sources:
+                    del self.agents[agent]
                 return None
             state = sources[ds] = DataSourceMetrics()
+            self.datasource_count += 1
         return state
 
     def ingest_counters(
@@ -415,9 +426,24 @@ class MetricStore:
                 dropped += len(stale)
                 if not state.values and (state.seen_at is None or now - state.seen_at > limit):
                     del sources[ds]
+                    self.datasource_count -= 1
             if not sources:
                 del self.agents[agent]
         return dropped
+
+    def forget(self, agent: str, ds: str | None = None) -> None:
+        """Drop one data source's state (or every one of ``agent``'s): the agent table
+        forgot it as idle, so its metrics go with it rather than waiting to go stale."""
+        sources = self.agents.get(agent)
+        if sources is None:
+            return
+        if ds is None:
+            self.datasource_count -= len(sources)
+            del self.agents[agent]
+        elif sources.pop(ds, None) is not None:
+            self.datasource_count -= 1
+            if not sources:
+                del self.agents[agent]
 
     def register_source(self, source: MetricSource) -> None:
         """Add a provider of more points (flow metrics) to every query."""

@@ -207,8 +207,7 @@ class NativeIngest:
             if sample.source_id_type and flows.topology.active:
                 code = flows._ingress_port(agent, sample, code)
             source = flows._sources.get((agent, code)) or flows._source(agent, code)
-            for flow in fallback:
-                flow.counter(view, source, now)
+            flows.count_sample(fallback, view, source, now)  # within the per-sample budget
         skipped = python_samples | duplicates
         if not skipped:
             return None

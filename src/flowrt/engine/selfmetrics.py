@@ -82,6 +82,9 @@ def _streams() -> list[SelfMetric]:
 SELF_METRICS: tuple[SelfMetric, ...] = (
     SelfMetric("sFlowAgents", "flowrt_agents", "sFlow agents currently tracked",
                "agents.agent_count", GAUGE),
+    SelfMetric("sFlowDatasources", "flowrt_datasources",
+               "data sources currently tracked over every agent (at most"
+               " flowrt.datasources.total.max)", "agents.datasource_count", GAUGE),
     # --- what arrived
     SelfMetric("sFlowDatagramsReceived", "flowrt_datagrams_total",
                "sFlow datagrams received, decodable or not (duplicates excluded)",
@@ -122,6 +125,16 @@ SELF_METRICS: tuple[SelfMetric, ...] = (
                "samples of new data sources refused at the per-agent cap"
                " (flowrt.datasources.max); their flows still count",
                "agents.totals.datasources_rejected"),
+    SelfMetric("sFlowDatasourcesTotalRejected", "flowrt_datasources_total_rejected_total",
+               "samples of new data sources refused at the total cap"
+               " (flowrt.datasources.total.max); their flows still count",
+               "agents.totals.datasources_total_rejected"),
+    SelfMetric("sFlowAgentsExpired", "flowrt_agents_expired_total",
+               "agents forgotten after flowrt.agents.timeout seconds without a datagram",
+               "agents.totals.agents_expired"),
+    SelfMetric("sFlowDatasourcesExpired", "flowrt_datasources_expired_total",
+               "data sources forgotten: idle for flowrt.datasources.timeout, or their agent"
+               " expired", "agents.totals.datasources_expired"),
     SelfMetric("metricSamplesRejected", "flowrt_metric_samples_rejected_total",
                "counter samples the metric store refused at its agent or data source cap",
                "metrics.rejected"),
@@ -134,6 +147,14 @@ SELF_METRICS: tuple[SelfMetric, ...] = (
     SelfMetric("flowKeysEvicted", "flowrt_flow_keys_evicted_total",
                "flow keys dropped from a full top-N table to make room (smallest first)",
                "flows.counters.keys_evicted"),
+    SelfMetric("flowSamplesShed", "flowrt_flow_samples_shed_total",
+               "flow samples that some definitions skipped: more definitions run on the"
+               " reference path than flowrt.flows.sample.budget allows per sample (they"
+               " take turns; values are scaled to stay unbiased)", "flows.samples_shed"),
+    SelfMetric("flowEvaluationsShed", "flowrt_flow_evaluations_shed_total",
+               "definition evaluations skipped by that rotation (per sample: definitions"
+               " on the reference path minus flowrt.flows.sample.budget)",
+               "flows.evaluations_shed"),
     SelfMetric("flowLogRejected", "flowrt_flow_log_rejected_total",
                "new flows not logged because a flow's active-flow table was full",
                "flows.counters.log_rejected"),

@@ -10,14 +10,25 @@ Time budget. QuickJS's own limit (``set_time_limit``) refuses every call into Py
 while it is set, and QuickJS installs its interrupt check only when a call *starts*
 with a limit set. So each call into the script goes: set the limit, start the JS
 (which installs the check with the budget), and let a helper thread
-(:class:`_Unlocker`) clear the "limit set" flag a moment later; the JS spins in
-``__spin()`` (catching the refusal) until host calls work. The installed check keeps
-the budget for the whole call, so a pure-JS ``while(true){}`` is interrupted
-(uncatchably) and the script is stopped; a call that ends in time costs ~70 µs extra,
-which is why events and flow records are delivered in batches. Limits of this scheme:
-the budget is process CPU time (C ``clock()``), so a busy process shortens it; and if
-the helper ever cleared the flag before QuickJS read it (it would have to win a race
-against a few C instructions), that one call would run without a budget.
+(:class:`_Unlocker`) clear the "limit set" flag so that host calls work; the JS spins in
+``__spin()`` (catching the refusal) until they do. The check, once installed, keeps the
+budget for the whole call, so a pure-JS ``while(true){}`` is interrupted (uncatchably)
+and the script is stopped.
+
+Race-free by design: the helper might clear the flag before QuickJS read it (a thread
+switch between setting the limit and starting the call), and that call would then run
+without a check. ``__spin`` proves it did not: it runs before any script code and
+requires at least one *refused* host call; a refusal means the flag was still set after
+the call started, hence when it started (only the helper clears it, once per call),
+hence the check is installed. A call whose first host call was not refused throws
+``__unbudgeted`` before running anything, and is simply made again (the top-level code
+is run through ``__load``, an indirect ``eval`` behind ``__spin``, so nothing is declared
+before the proof either). Promise reactions (``then``, ``await`` continuations), which
+QuickJS runs as separate jobs that no ``__spin`` precedes, run with the flag set the
+whole time: always under the budget, and a host call from one fails with a clear error.
+A call that ends in time costs ~70 µs extra, which is why events and flow records are
+delivered in batches. The budget is process CPU time (C ``clock()``), so a busy process
+shortens it.
 
 Memory: ``set_memory_limit`` per context; an "out of memory" error stops the script.
 File names: QuickJS names all code ``<input>``, so each file is evaluated padded with
@@ -43,6 +54,7 @@ from flowrt.scripts.runtime import (
     ScriptRuntime,
     ScriptServices,
     ScriptStopped,
+    include_source,
     start_http_async,
 )
 
@@ -64,9 +76,11 @@ function __each(o) {
 }
 function __call(n, a) {
   var s = JSON.stringify(a), t;
-  for (;;) {  // a promise job may start before the budget's flag is cleared: wait for it
-    try { t = __host(n, s); break; }
-    catch (e) { if (String(e).indexOf('time limit') < 0) throw e; }
+  try { t = __host(n, s); }
+  catch (e) {  // only a promise job runs with the budget's flag set (see the module doc)
+    if (String(e).indexOf('time limit') < 0) throw e;
+    throw new Error(n + ': host functions cannot be called from a promise callback'
+                    + ' (then/await); call them from the handler itself');
   }
   var r = JSON.parse(t);
   if (r.e !== undefined) throw new Error(r.e);
@@ -125,7 +139,12 @@ function __err(e) {
   return {message: String(e), stack: (e && e.stack) ? String(e.stack) : '', thrown: typeof e};
 }
 function __canon(r) { return String(r).toLowerCase().replace(/^::ffff:/, ''); }
-function __spin() { for (;;) { try { __ready(); return; } catch (e) {} } }
+function __spin() {  // proves the time budget's check is installed (module doc)
+  var refused = false;
+  for (;;) { try { __ready(); break; } catch (e) { refused = true; } }
+  if (!refused) throw new Error('__unbudgeted');
+}
+function __load(code) { __spin(); return (0, eval)(code); }
 function __run(kind, payload) {
   __spin();
   var errors = [], i, f;
@@ -162,7 +181,10 @@ function __run(kind, payload) {
 }
 """
 _WRAPPER = "function {0}() {{ return __call('{0}', __args(arguments)); }}\n"
-_SPIN_PREFIX = "__spin();"
+_UNBUDGETED = "__unbudgeted"
+MAX_STARTS = 1000
+"""Times a call is made again because its budget check could not be proven (each
+retry needs the helper to win a thread switch race again: a handful at most)."""
 
 
 class _Unlocker:
@@ -206,11 +228,17 @@ class JsScript(ScriptRuntime):
         self.api = HostApi(self)
         self._ctx: Any = None
         self._run_fn: Any = None
+        self._load_fn: Any = None
         self._next_line = 1
         self._chunks: list[tuple[int, int, str]] = []  # (first, last line, file)
+        self.unbudgeted_starts = 0  # calls made again: their budget was not proven
         self._functions = {name: getattr(self.api, name) for name in API_FUNCTIONS}
         self._functions["include"] = self._include
         self._functions["httpAsync"] = lambda token, opts: start_http_async(self, token, opts)
+
+    def status(self) -> dict[str, Any]:
+        """``/scripts/json``, plus how many calls were made again (module docstring)."""
+        return {**super().status(), "budgetRestarts": self.unbudgeted_starts}
 
     # --- setup -----------------------------------------------------------------------
     def setup(self) -> None:
@@ -225,10 +253,12 @@ class JsScript(ScriptRuntime):
         ctx.eval(prelude)
         self._next_line = prelude.count("\n") + 2
         self._run_fn = ctx.get("__run")
+        self._load_fn = ctx.get("__load")
         self._ctx = ctx
 
     def teardown(self) -> None:
         self._run_fn = None
+        self._load_fn = None
         self._ctx = None
 
     def _host(self, name: str, args_json: str) -> str:
@@ -262,19 +292,13 @@ class JsScript(ScriptRuntime):
     def load(self) -> None:
         source = self.path.read_text(encoding="utf-8")
         code = self._padded(source, self.path.name)
-        self._guarded(lambda: self._ctx.eval(_SPIN_PREFIX + code), top_level=True)
+        self._guarded(lambda: self._load_fn(code), top_level=True)
         self._run_pending_jobs()
 
     def _include(self, path: Any) -> None:
         """``include(file)``: evaluate another file in this script's global scope."""
-        target = Path(str(path))
-        if not target.is_absolute():
-            target = self.path.parent / target
-        try:
-            source = target.read_text(encoding="utf-8")
-        except OSError as err:
-            raise ScriptApiError(f"include {path}: {err.strerror or err}") from None
-        code = self._padded(source, target.name)
+        found = include_source(self, path)  # confined to the script's or app's folder
+        code = self._padded(found["source"], Path(found["file"]).name)
         try:
             self._ctx.eval(code)  # nested in the current call: its budget still applies
         except quickjs.JSException as err:
@@ -284,21 +308,31 @@ class JsScript(ScriptRuntime):
 
     # --- calls into JS -------------------------------------------------------------------
     def _guarded(self, call: Any, top_level: bool = False) -> Any:
-        """Run ``call`` under the time budget; budget or memory exhaustion stops the script."""
+        """Run ``call`` under the time budget; budget or memory exhaustion stops the script.
+
+        ``call`` must start with ``__spin()`` (``__run``, ``__load``): a start that could
+        not prove its budget check is made again (see the module docstring).
+        """
         ctx = self._ctx
-        ctx.set_time_limit(self.services.budget)
-        _UNLOCKER.release_soon(ctx)
-        try:
-            return call()
-        except quickjs.JSException as err:
-            text = str(err).strip()
-            self._check_fatal(text)
-            if top_level:
-                raise ScriptStopped(
-                    f"{self.name} {self.where(text)} {text.splitlines()[0]}") from None
-            raise ScriptStopped(f"{self.name}: {text.splitlines()[0]}") from None
-        finally:
-            ctx.set_time_limit(-1)
+        for _ in range(MAX_STARTS):
+            ctx.set_time_limit(self.services.budget)
+            done = _UNLOCKER.release_soon(ctx)
+            try:
+                return call()
+            except quickjs.JSException as err:
+                text = str(err).strip()
+                if text.startswith(f"Error: {_UNBUDGETED}"):
+                    self.unbudgeted_starts += 1
+                    continue
+                self._check_fatal(text)
+                if top_level:
+                    raise ScriptStopped(
+                        f"{self.name} {self.where(text)} {text.splitlines()[0]}") from None
+                raise ScriptStopped(f"{self.name}: {text.splitlines()[0]}") from None
+            finally:
+                done.wait()  # never leave a clearing request for the next call
+                ctx.set_time_limit(-1)
+        raise ScriptStopped(f"{self.name}: could not start a call under its time budget")
 
     def _check_fatal(self, text: str) -> None:
         first = text.splitlines()[0] if text else ""
@@ -319,13 +353,12 @@ class JsScript(ScriptRuntime):
 
     def _run_pending_jobs(self) -> None:
         """Run the promise reactions the call queued (``then`` callbacks, ``await``
-        continuations): QuickJS runs them only when the host asks. Each job runs under
-        the time budget like any call; the handshake with the unlocker keeps a stale
-        "clear the flag" request from reaching the next call."""
+        continuations): QuickJS runs them only when the host asks. Each job runs with
+        the limit set and no helper clearing it, so it is always under the budget (and
+        host calls from it are refused: see the module docstring)."""
         ctx = self._ctx
         while ctx is not None:
             ctx.set_time_limit(self.services.budget)
-            done = _UNLOCKER.release_soon(ctx)
             try:
                 ran = ctx.execute_pending_job()
             except quickjs.JSException as err:
@@ -334,7 +367,6 @@ class JsScript(ScriptRuntime):
                 self.report_handler_error(self.where(text), text.splitlines()[0])
                 ran = True
             finally:
-                done.wait()
                 ctx.set_time_limit(-1)
             if not ran:
                 return

@@ -1,92 +1,66 @@
-"""Python scripts: the same API as JavaScript, injected as globals, one thread per script.
+"""Python scripts: the same API as JavaScript, each script in its own process.
 
-A ``.py`` script is executed with every API function as a global of the same name
-(``setFlow``, ``activeFlows``, ``setEventHandler(fn, ids)``...); handlers are plain
-Python callables and receive plain dicts (copies, so a handler may change them).
+A ``.py`` script sees every API function as a global of the same name (``setFlow``,
+``activeFlows``, ``setEventHandler(fn, ids)``...); handlers are plain Python callables
+and receive plain dicts. The script runs in a child process
+(:mod:`flowrt.scripts.pychild`), not in the server: the script's thread here (a
+:class:`~flowrt.scripts.runtime.ScriptRuntime`, as for JavaScript) sends it one request
+at a time over a pipe (JSON lines) and answers its host API calls while it waits, by
+calling the same :class:`~flowrt.scripts.hostapi.HostApi` on this side. Values cross as
+JSON, as they do for JavaScript.
 
-Time budget: a Python thread cannot be killed from outside, but it can be interrupted
-between bytecodes: a watchdog thread raises :class:`ScriptBudgetExceeded` in a script
-thread whose handler (or top-level code) has run longer than the budget (wall time),
-with ``PyThreadState_SetAsyncExc``, again every second if the script catches it.
-This stops pure-Python loops; a script blocked inside one long C call (a huge regex, a
-socket read without timeout) is interrupted only when that call returns. Python
-scripts are trusted code in the server's process: there is no memory limit for them.
+Why a process: a thread cannot be stopped from outside. A script inside one long C call
+(``sum(range(10**10))``, a regular expression that backtracks for minutes) holds the
+interpreter lock and freezes the whole server, and a script that catches
+``BaseException`` survives any exception sent to stop it. A process can always be
+killed: when a request (the top-level code, a handler, a batch of events) outlives the
+time budget (``flowrt.script.timeout``, wall time), or when the script is stopped
+while busy, the child gets SIGKILL and the script is stopped with the reason in
+``/scripts/json``. Meanwhile the server only waits on a pipe, so ingest and the REST
+API carry on. There is no memory limit for Python scripts (the process's own memory
+is the operating system's to bound).
 """
 
 from __future__ import annotations
 
-import ctypes
-import ipaddress
-import threading
+import contextlib
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
 import time
-import traceback
 from pathlib import Path
 from typing import Any
 
-from flowrt.scripts.hostapi import API_FUNCTIONS, HostApi
+from flowrt.scripts.bridge import HostUnavailable
+from flowrt.scripts.hostapi import API_FUNCTIONS, HANDLER_FUNCTIONS, HostApi
 from flowrt.scripts.runtime import (
     THROWN_STATUS,
     ScriptRuntime,
     ScriptServices,
     ScriptStopped,
+    include_source,
     start_http_async,
 )
 
-WATCHDOG_PERIOD = 0.2
-RETHROW_SECONDS = 1.0
+CHILD = Path(__file__).with_name("pychild.py")
+START_SECONDS = 30.0
+"""How long the child may take to start (the interpreter and its imports)."""
+EXIT_SECONDS = 1.0
+"""How long a child asked to exit may take before it is killed."""
+READ_BYTES = 1 << 16
+_CLEARERS = frozenset({"clearEventHandler", "clearFlowHandler", "clearIntervalHandler",
+                       "clearHttpHandler"})
 
 
-def _canonical(router: Any) -> str:
-    """The router's address as the speaker names it in callbacks."""
-    try:
-        address = ipaddress.ip_address(str(router).strip())
-    except ValueError:
-        return str(router)
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        return str(address.ipv4_mapped)
-    return str(address)
+class _ChildGone(Exception):
+    """The child process ended (killed, crashed or exited) while we waited for it."""
 
 
-class ScriptBudgetExceeded(BaseException):
-    """Raised inside a Python script that ran past its budget (BaseException: a bare
-    ``except Exception`` in the script does not swallow it)."""
-
-
-class _Watchdog:
-    """One thread watching every busy Python script (see the module docstring)."""
-
-    def __init__(self) -> None:
-        self._busy: dict[int, tuple[float, float, PyScript]] = {}
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-
-    def enter(self, script: PyScript, budget: float) -> None:
-        tid = threading.get_ident()
-        with self._lock:
-            self._busy[tid] = (time.monotonic() + budget, 0.0, script)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="flowrt-py-watchdog",
-                                                daemon=True)
-                self._thread.start()
-
-    def leave(self) -> None:
-        with self._lock:
-            self._busy.pop(threading.get_ident(), None)
-
-    def _run(self) -> None:
-        while True:
-            time.sleep(WATCHDOG_PERIOD)
-            now = time.monotonic()
-            with self._lock:
-                for tid, (deadline, last_throw, script) in list(self._busy.items()):
-                    if now >= deadline and now - last_throw >= RETHROW_SECONDS:
-                        script.over_budget = True
-                        self._busy[tid] = (deadline, now, script)
-                        ctypes.pythonapi.PyThreadState_SetAsyncExc(
-                            ctypes.c_ulong(tid), ctypes.py_object(ScriptBudgetExceeded))
-
-
-_WATCHDOG = _Watchdog()
+class _OverBudget(Exception):
+    """A request outlived its deadline; the child has been killed."""
 
 
 class PyScript(ScriptRuntime):
@@ -98,147 +72,190 @@ class PyScript(ScriptRuntime):
                  app: str | None = None) -> None:
         super().__init__(services, path, name, app)
         self.api = HostApi(self)
-        self.handlers: dict[str, Any] = {}
-        self.over_budget = False
-        self._async: dict[int, dict[str, Any]] = {}
-        self._async_next = 1
-        self._bgp: dict[str, tuple[Any, Any]] = {}
-        self._files = {str(path)}
-        self.globals: dict[str, Any] = {}
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._buffer = bytearray()
+        self._busy = False
+        self._killed_on_stop = False
+        self._functions: dict[str, Any] = {
+            name: getattr(self.api, name) for name in API_FUNCTIONS}
+        self._functions["include"] = lambda path: include_source(self, path)
+        self._functions["httpAsync"] = lambda token, opts: start_http_async(self, token, opts)
+        # onOpen/onClose stay in the child; the speaker calls back through handle_bgp
+        self._functions["bgpAddNeighbor"] = self.api.bgpAddNeighbor
 
+    # --- the child process -------------------------------------------------------------
     def setup(self) -> None:
-        g: dict[str, Any] = {"__name__": "__flowrt_script__", "__file__": str(self.path)}
-        for name in API_FUNCTIONS:
-            g[name] = getattr(self.api, name)
-        g.update({
-            "setEventHandler": self._setter("event", self.api.setEventHandler),
-            "setFlowHandler": self._setter("flow", self.api.setFlowHandler),
-            "setIntervalHandler": self._setter("interval", self.api.setIntervalHandler),
-            "setHttpHandler": self._setter("http", self.api.setHttpHandler),
-            "include": self._include,
-            "httpAsync": self._http_async,
-            "bgpAddNeighbor": self._bgp_add_neighbor,
-        })
-        self.globals = g
+        self.proc = subprocess.Popen(
+            [sys.executable, "-P", str(CHILD)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            close_fds=True,
+        )
+        names = [n for n in API_FUNCTIONS if n not in HANDLER_FUNCTIONS and n not in _CLEARERS]
+        self._request({"op": "init", "path": str(self.path), "names": names}, START_SECONDS)
 
-    def _setter(self, kind: str, register: Any) -> Any:
-        def set_handler(handler: Any, *args: Any) -> None:
-            if not callable(handler):
-                raise TypeError(f"set{kind.title()}Handler: expected a function")
-            self.handlers[kind] = handler
-            register(*args)
-        return set_handler
-
-    def _include(self, path: str) -> None:
-        target = Path(path)
-        if not target.is_absolute():
-            target = self.path.parent / target
-        self._files.add(str(target))
-        exec(compile(target.read_text(encoding="utf-8"), str(target), "exec"), self.globals)
-
-    def _http_async(self, options: dict[str, Any]) -> None:
-        token = self._async_next
-        self._async_next += 1
-        self._async[token] = {"success": options.get("success"), "error": options.get("error")}
-        plain = {k: v for k, v in options.items() if not callable(v)}
-        start_http_async(self, token, plain)
-
-    def _bgp_add_neighbor(self, router: Any, local_as: Any = None, router_id: Any = None,
-                          options: Any = None, on_open: Any = None,
-                          on_close: Any = None) -> bool:
-        ok = self.api.bgpAddNeighbor(router, local_as, router_id, options,
-                                     on_open is not None or on_close is not None)
-        if ok and (on_open is not None or on_close is not None):
-            self._bgp[_canonical(router)] = (on_open, on_close)
-        return ok
-
-    def handle_bgp(self, payload: dict[str, Any]) -> None:
-        callbacks = self._bgp.get(str(payload["router"]))
-        fn = None if callbacks is None else callbacks[0 if payload["open"] else 1]
-        if fn is None:
+    def teardown(self) -> None:
+        proc = self.proc
+        if proc is None:
             return
-        try:
-            self._guarded(fn, payload["router"])
-        except ScriptStopped:
-            raise
-        except Exception as err:
-            self.report_handler_error(self.where(err), f"{type(err).__name__}: {err}")
+        if proc.poll() is None:
+            try:
+                self._send({"op": "exit"})
+                proc.wait(EXIT_SECONDS)
+            except (OSError, subprocess.TimeoutExpired):
+                self._kill()
+        self._kill()
+        for pipe in (proc.stdin, proc.stdout):
+            if pipe is not None:
+                pipe.close()
 
-    # --- running code under the budget ---------------------------------------------------
-    def _guarded(self, fn: Any, *args: Any) -> Any:
-        """Call ``fn``; a handler error is reported, an exceeded budget stops the script."""
-        _WATCHDOG.enter(self, self.services.budget)
+    def _kill(self) -> None:
+        proc = self.proc
+        if proc is not None and proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+    def stop(self) -> None:
+        """Ask the script to stop; one busy in a request is killed now (it may never
+        return: a loop that catches every exception, a call that runs for hours)."""
+        super().stop()
+        if self._busy:
+            self._killed_on_stop = True
+            proc = self.proc
+            if proc is not None and proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(proc.pid, signal.SIGKILL)
+
+    def status(self) -> dict[str, Any]:
+        """``/scripts/json``: cpuMs adds the child's CPU time (read from /proc)."""
+        out = super().status()
+        out["cpuMs"] += _child_cpu_ms(self.proc)
+        return out
+
+    # --- the pipe ------------------------------------------------------------------------
+    def _send(self, message: dict[str, Any]) -> None:
+        proc = self.proc
+        assert proc is not None and proc.stdin is not None
         try:
-            return fn(*args)
-        except ScriptBudgetExceeded:
+            proc.stdin.write(json.dumps(message, separators=(",", ":")).encode() + b"\n")
+            proc.stdin.flush()
+        except (BrokenPipeError, ValueError, OSError):
+            raise _ChildGone from None
+
+    def _receive(self, deadline: float) -> dict[str, Any]:
+        proc = self.proc
+        assert proc is not None and proc.stdout is not None
+        fd = proc.stdout.fileno()
+        while True:
+            cut = self._buffer.find(b"\n")
+            if cut >= 0:
+                line = bytes(self._buffer[:cut])
+                del self._buffer[: cut + 1]
+                message: dict[str, Any] = json.loads(line)
+                return message
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self._kill()
+                raise _OverBudget
+            ready, _, _ = select.select([fd], [], [], min(left, 1.0))
+            if ready:
+                chunk = os.read(fd, READ_BYTES)
+                if not chunk:
+                    raise _ChildGone
+                self._buffer += chunk
+
+    def _request(self, message: dict[str, Any], budget: float) -> dict[str, Any]:
+        """Send one request and serve the child's host calls until it is done."""
+        deadline = time.monotonic() + budget
+        self._busy = True  # before reading _stopping: stop() sets it, then reads _busy
+        try:
+            if self._stopping:
+                raise HostUnavailable("the script host is stopping")  # a quiet stop
+            self._send(message)
+            while True:
+                answer = self._receive(deadline)
+                if answer["op"] != "api":
+                    return answer
+                self._send(self._host_call(answer["fn"], answer["args"]))
+        except _OverBudget:
             raise ScriptStopped(f"{self.name} exceeded its time budget of "
                                 f"{self.services.budget:g} s") from None
+        except _ChildGone:
+            self._kill()
+            if self._killed_on_stop:
+                raise ScriptStopped(
+                    f"{self.name} was killed: still running when it was stopped") from None
+            code = self.proc.returncode if self.proc is not None else None
+            raise ScriptStopped(f"{self.name}: script process exited ({code})") from None
         finally:
-            _WATCHDOG.leave()
+            self._busy = False
 
-    def where(self, err: BaseException) -> str:
-        for frame in reversed(traceback.extract_tb(err.__traceback__)):
-            if frame.filename in self._files:
-                return f"{Path(frame.filename).name}#{frame.lineno}"
-        return self.path.name
-
-    def _call_handler(self, kind: str, arg: Any) -> tuple[bool, Any]:
-        handler = self.handlers.get(kind)
-        if handler is None:
-            return False, None
+    def _host_call(self, name: str, args: list[Any]) -> dict[str, Any]:
+        fn = self._functions.get(name)
+        if fn is None:
+            return {"op": "err", "e": f"{name}: no such function"}
         try:
-            return True, self._guarded(handler, arg)
-        except ScriptStopped:
+            result = fn(*args)
+            json.dumps(result)  # anything the child could not read is an error here
+        except (ScriptStopped, HostUnavailable):
             raise
         except Exception as err:
-            self.report_handler_error(self.where(err), f"{type(err).__name__}: {err}")
-            return False, err
+            return {"op": "err", "e": str(err) or type(err).__name__}
+        return {"op": "ret", "r": result}
 
+    def _run(self, kind: str, arg: Any) -> dict[str, Any]:
+        answer = self._request({"op": "run", "kind": kind, "arg": arg}, self.services.budget)
+        for where, message in answer.get("errors", ()):
+            self.report_handler_error(where, message)
+        return answer
+
+    # --- the runtime's hooks ---------------------------------------------------------------
     def load(self) -> None:
-        try:
-            code = compile(self.path.read_text(encoding="utf-8"), str(self.path), "exec")
-            self._guarded(exec, code, self.globals)
-        except ScriptStopped:
-            raise
-        except Exception as err:
-            raise ScriptStopped(
-                f"{self.name} {self.where(err)} {type(err).__name__}: {err}") from None
+        answer = self._request({"op": "load"}, self.services.budget)
+        if answer["op"] != "fatal":
+            return
+        if "oserror" in answer:
+            raise ScriptStopped(f"{self.name}: cannot read {answer['file']}: {answer['oserror']}")
+        raise ScriptStopped(f"{self.name} {answer['msg']}")
 
     def handle_batch(self, kind: str, items: list[dict[str, Any]]) -> None:
-        for item in items:
-            if kind not in self.handlers:
-                return
-            self._call_handler(kind, dict(item))
+        self._run(kind, items)
 
     def handle_interval(self, now_ms: int) -> None:
-        self._call_handler("interval", now_ms)
+        self._run("interval", now_ms)
 
     def handle_callback(self, payload: dict[str, Any]) -> None:
-        callbacks = self._async.pop(payload["id"], {})
-        fn = callbacks.get("success" if payload["ok"] else "error")
-        if fn is not None:
-            try:
-                self._guarded(fn, payload["res"])
-            except ScriptStopped:
-                raise
-            except Exception as err:
-                self.report_handler_error(self.where(err), f"{type(err).__name__}: {err}")
+        self._run("callback", payload)
+
+    def handle_bgp(self, payload: dict[str, Any]) -> None:
+        """A BGP session to ``payload["router"]`` opened or closed: the child calls the
+        script's onOpen/onClose."""
+        self._run("bgp", payload)
 
     def handle_http(self, request: dict[str, Any]) -> tuple[int, Any, bool]:
-        handler = self.handlers.get("http")
-        if handler is None:
+        answer = self._run("http", request)["http"]
+        if "none" in answer:
             return 404, {"error": "not_found"}, True
-        try:
-            result = self._guarded(handler, request)
-        except ScriptStopped:
-            raise
-        except Exception as err:
-            thrown = str(err.args[0]) if err.args else ""
-            status = THROWN_STATUS.get(thrown)
+        if "raised" in answer:
+            raised = answer["raised"]
+            status = THROWN_STATUS.get(raised["thrown"])
             if status is not None:
-                return status, {"error": thrown}, True
-            self.report_handler_error(self.where(err), f"{type(err).__name__}: {err}")
-            return 500, {"error": str(err)}, True
+                return status, {"error": raised["thrown"]}, True
+            self.report_handler_error(raised["where"], raised["message"])
+            return 500, {"error": raised["text"]}, True
+        result = answer["result"]
         if result is None:
             return 204, None, False
         return 200, result, not isinstance(result, str)
+
+
+def _child_cpu_ms(proc: subprocess.Popen[bytes] | None) -> int:
+    """User + system CPU of a live child, from ``/proc/<pid>/stat`` (0 if unreadable)."""
+    if proc is None or proc.poll() is not None:
+        return 0
+    try:
+        stat = Path(f"/proc/{proc.pid}/stat").read_text()
+        fields = stat.rsplit(")", 1)[1].split()
+        ticks = int(fields[11]) + int(fields[12])
+        return ticks * 1000 // os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0

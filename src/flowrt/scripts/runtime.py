@@ -364,6 +364,52 @@ THROWN_STATUS = {
 """A string an HTTP handler throws → the status the client gets (sFlow-RT's names)."""
 
 
+def include_root(runtime: ScriptRuntime) -> Path:
+    """The folder ``include()`` may read from: an app's folder (``app/<name>``, whose
+    ``scripts/`` holds the script), or a single script's own directory."""
+    folder = runtime.path.parent
+    return folder.parent if runtime.app is not None else folder
+
+
+def include_target(runtime: ScriptRuntime, path: Any) -> Path:
+    """The file ``include(path)`` names, confined to :func:`include_root`.
+
+    Relative paths are read from the script's directory, as before, and absolute ones
+    only inside the folder (sFlow-RT's idiom ``include(scriptdir() + '/inc/x.js')``
+    stays valid); any other absolute path, and a path that leads out of the folder
+    (``..``, or a symbolic link out of it), is refused with an error the script can
+    catch: a script (or an app downloaded from somewhere) must not read the server's
+    other files, such as ``/etc/passwd`` or another app's secrets, by including them.
+    """
+    from flowrt.scripts.hostapi import ScriptApiError
+
+    text = str(path)
+    root = include_root(runtime).resolve()
+    given = Path(text)
+    target = (given if given.is_absolute() else runtime.path.parent / given).resolve()
+    if target.is_relative_to(root):
+        return target
+    if given.is_absolute():
+        raise ScriptApiError(
+            f"include {text}: absolute path outside {root}; scripts may only include"
+            " files from their own folder (give a path relative to the script)")
+    raise ScriptApiError(
+        f"include {text}: leads outside {root}; scripts may only include files from"
+        " their own folder")
+
+
+def include_source(runtime: ScriptRuntime, path: Any) -> dict[str, str]:
+    """``{"file", "source"}`` of a confined include (see :func:`include_target`)."""
+    from flowrt.scripts.hostapi import ScriptApiError
+
+    target = include_target(runtime, path)
+    try:
+        source = target.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ScriptApiError(f"include {path}: {err.strerror or err}") from None
+    return {"file": str(target), "source": source}
+
+
 def start_http_async(runtime: ScriptRuntime, token: Any, options: dict[str, Any]) -> None:
     """``httpAsync``: run the request on the shared pool, answer through the inbox.
 
