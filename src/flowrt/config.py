@@ -93,6 +93,30 @@ KNOWN_PROPERTIES: tuple[PropertySpec, ...] = (
     PropertySpec("flowrt.agents.max", "10000", "most sFlow agents tracked at once"),
     PropertySpec("flowrt.agents.timeout", "3600", "seconds before an idle agent is forgotten"),
     PropertySpec("flowrt.datasources.max", "4096", "most data sources tracked per agent"),
+    # --- enrichment: country:, asn:, oui:, dns: keys (flowrt.enrich)
+    PropertySpec("geo.country", None,
+                 "MaxMind DB (.mmdb) file for country: (IPv4, and IPv6 unless geo.country6);"
+                 " unset = the embedded table"),
+    PropertySpec("geo.country6", None, "MaxMind DB file for country: of IPv6 addresses"),
+    PropertySpec("geo.asn", None,
+                 "MaxMind DB (.mmdb) file for asn: (IPv4, and IPv6 unless geo.asn6);"
+                 " unset = the embedded table"),
+    PropertySpec("geo.asn6", None, "MaxMind DB file for asn: of IPv6 addresses"),
+    PropertySpec("oui.names", None,
+                 "IEEE oui.txt file for oui:<key>:name; unset = the registry netaddr ships"),
+    PropertySpec("dns.servers", None,
+                 "comma list of name servers for dns: (address, or address:port);"
+                 " unset = no lookups, dns: gives the address"),
+    PropertySpec("flowrt.geo.cache.size", "65536", "country:/asn: answers cached"),
+    PropertySpec("flowrt.oui.cache.size", "4096", "oui: answers cached"),
+    PropertySpec("flowrt.dns.cache.size", "10000", "dns: answers cached"),
+    PropertySpec("flowrt.dns.cache.positive", "3600", "seconds a dns: name is cached"),
+    PropertySpec("flowrt.dns.cache.negative", "300",
+                 "seconds a dns: miss (no name, error, timeout) is cached"),
+    PropertySpec("flowrt.dns.timeout", "2", "seconds one reverse lookup may take"),
+    PropertySpec("flowrt.dns.inflight", "32", "reverse lookups in flight at once"),
+    PropertySpec("flowrt.dns.queue", "1000",
+                 "addresses waiting for a reverse lookup before misses are dropped"),
 )
 
 # --- RECOGNISED BUT NOT IMPLEMENTED -------------------------------------------------------
@@ -101,12 +125,6 @@ KNOWN_PROPERTIES: tuple[PropertySpec, ...] = (
 # them, with their defaults, to KNOWN_PROPERTIES above.
 NOT_IMPLEMENTED: dict[str, str] = {
     "http.rest": "the REST API cannot be switched off",
-    "dns.servers": "the dns: key function (reverse DNS enrichment)",
-    "geo.country": "country: keys from a GeoIP database",
-    "geo.country6": "country: keys from a GeoIP database",
-    "geo.asn": "asn: keys from a GeoIP database",
-    "geo.asn6": "asn: keys from a GeoIP database",
-    "oui.names": "MAC vendor names for oui: keys",
     "snmp.ifname": "SNMP polling of sysName/ifName",
     "snmp.version": "SNMP polling",
     "snmp.community": "SNMP polling",

@@ -279,6 +279,7 @@ class Server:
             self.scripts.stop()
         if self._runner is not None:
             await self._runner.cleanup()
+        self.engine.close()
 
     # --- ingest ---------------------------------------------------------------------------
     def _on_datagram(self, datagram: ReceivedDatagram) -> None:

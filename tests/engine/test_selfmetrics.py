@@ -38,6 +38,7 @@ NOT_COUNTERS = {
     "total": "DistinctCounter estimate and group sizes",
     "_pool_span": "effective sampling rate state",
     "_pool_samples": "effective sampling rate state",
+    "widened": "build-time statistic of the embedded geo tables (flowrt.enrich.geodata_build)",
     "received": "per stream; the totals are counters.datagrams and counters.*_samples",
 }
 """Attributes incremented somewhere in src/ that are not counters, and why."""

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flowrt import __version__
-from flowrt.config import Properties
+from flowrt.config import ConfigError, Properties
 from flowrt.engine.agents import AgentTable
 from flowrt.engine.flows import FlowEngine
 from flowrt.engine.groups import Lookups
@@ -34,6 +34,8 @@ from flowrt.engine.metrics import MetricStore
 from flowrt.engine.selfmetrics import self_metric_values
 from flowrt.engine.thresholds import ThresholdEngine
 from flowrt.engine.topology import Topology
+from flowrt.enrich import EnrichError
+from flowrt.enrich import from_properties as enrichment_from_properties
 from flowrt.sflow import CounterSample, DecodeError, DiscardSample, FlowSample, decode_datagram
 
 MAX_ERROR_REASONS = 16
@@ -89,7 +91,11 @@ class Engine:
         self.props = props if props is not None else Properties()
         self.started = time.time() if now is None else now
         self.counters = IngestCounters()
-        self.lookups = Lookups()
+        try:
+            enrich = enrichment_from_properties(self.props)
+        except EnrichError as exc:
+            raise ConfigError(str(exc)) from exc
+        self.lookups = Lookups(enrich)
         self.agents = AgentTable(
             max_agents=self.props.get_int("flowrt.agents.max"),
             max_datasources=self.props.get_int("flowrt.datasources.max"),
@@ -103,6 +109,10 @@ class Engine:
         self.metrics.register_source(self.flows.metric_points)
         #: "reference" (this class decodes) or "native" (flowrt.engine.native drives it)
         self.ingest_path = "reference"
+
+    def close(self) -> None:
+        """Stop the engine's helper threads (the dns: resolver); state stays readable."""
+        self.lookups.enrich.close()
 
     # --- ingest -------------------------------------------------------------------
     def ingest_datagram(self, payload: bytes, source_ip: str, now: float) -> None:
