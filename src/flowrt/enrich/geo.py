@@ -131,7 +131,10 @@ def parse_ip(text: str) -> tuple[int, int] | None:
     """``(family 4|6, integer)`` of an address's text, or None."""
     try:
         if ":" in text:
-            return 6, int.from_bytes(socket.inet_pton(socket.AF_INET6, text), "big")
+            value = int.from_bytes(socket.inet_pton(socket.AF_INET6, text), "big")
+            if value >> 32 == 0xFFFF:  # IPv4-mapped: answered as the IPv4 address
+                return 4, value & 0xFFFFFFFF
+            return 6, value
         return 4, int.from_bytes(socket.inet_pton(socket.AF_INET, text), "big")
     except (OSError, ValueError, TypeError):
         return None
@@ -140,8 +143,6 @@ def parse_ip(text: str) -> tuple[int, int] | None:
 def is_public(family: int, value: int) -> bool:
     """False for private, reserved, loopback, link-local, multicast, documentation space."""
     address = ipaddress.IPv4Address(value) if family == 4 else ipaddress.IPv6Address(value)
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
     return bool(address.is_global) and not address.is_multicast
 
 
@@ -195,7 +196,10 @@ class GeoService:
         elif not is_public(*parsed):
             answer = None
         else:
-            answer = self._finders[kind, parsed[0]](parsed[1], text)
+            family, value = parsed
+            if family == 4 and ":" in text:
+                text = str(ipaddress.IPv4Address(value))  # mmdb readers want the IPv4 form
+            answer = self._finders[kind, family](value, text)
         self.cache.put(key, answer)
         return answer
 
