@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from mmdb_writer import MMDBWriter, MmdbU32
+from mmdb_writer import MmdbU32, MMDBWriter
 from netaddr import IPSet
 
 from flowrt.config import ConfigError, Properties
@@ -112,7 +112,7 @@ def test_a_file_that_is_not_mmdb_is_refused_at_startup(tmp_path: Path, content: 
     path.write_bytes(content)
     with pytest.raises(GeoError, match=r"not a MaxMind DB \(.mmdb\) file"):
         GeoService(country=str(path))
-    with pytest.raises(ConfigError, match="GeoIP.dat is not a MaxMind DB"):
+    with pytest.raises(ConfigError, match=r"GeoIP\.dat is not a MaxMind DB"):
         Engine(Properties({"geo.asn": str(path)}))
 
 

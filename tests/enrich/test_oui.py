@@ -50,7 +50,7 @@ def test_the_cache_is_bounded_and_counted() -> None:
 
 
 def test_an_unreadable_or_empty_oui_file_is_refused_at_startup(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="cannot read oui.names file"):
+    with pytest.raises(ConfigError, match=r"cannot read oui\.names file"):
         Engine(Properties({"oui.names": str(tmp_path / "missing.txt")}))
     (tmp_path / "empty.txt").write_text("nothing here\n")
     with pytest.raises(ConfigError, match="no OUI entries"):
