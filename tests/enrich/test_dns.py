@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 
 import pytest
-from dnsservers import dnsmasq, garbage_server, silent_server
 
+from dnsservers import dnsmasq, garbage_server, silent_server
 from flowrt.enrich.dns import DnsConfigError, ReverseDns, parse_servers
 
 WAIT = 20.0

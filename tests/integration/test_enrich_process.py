@@ -8,16 +8,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dnsservers import dnsmasq
-from flowrt_process import flowrt  # noqa: F401 - the fixture, by name
 from mmdb_writer import MMDBWriter
 from netaddr import IPSet
 from traffic import Agent
+
+from dnsservers import dnsmasq
 from traffic_frames import public_frames
 
 if TYPE_CHECKING:
     from flowrt_process import FlowrtProcess
 
+pytest_plugins = ["flowrt_process"]  # the ``flowrt`` fixture (see flowrt_process.flowrt)
 Start = Callable[..., "FlowrtProcess"]
 KEYS = "ipsource,country:ipsource,asn:ipsource,oui:macsource:name,dns:ipsource"
 SCRIPT = """
