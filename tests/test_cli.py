@@ -304,11 +304,11 @@ def test_listen_failure_is_one_line() -> None:
 
 def test_run_refuses_a_property_that_is_not_implemented(tmp_path: Path) -> None:
     result = subprocess.run(
-        [*FLOWRT, "run", "-Dhttp.port=0", "-Dsflow.port=0", "-Ddns.servers=1.2.3.4"],
+        [*FLOWRT, "run", "-Dhttp.port=0", "-Dsflow.port=0", "-Dsnmp.version=2c"],
         capture_output=True, text=True, timeout=TIMEOUT, check=False, cwd=tmp_path,
         env={k: v for k, v in os.environ.items() if k != "RTPROP" and not k.startswith("FLOWRT_")},
     )
     assert result.returncode == 2
-    assert "flowrt run: error: property dns.servers (set by -D) is not implemented yet" in (
+    assert "flowrt run: error: property snmp.version (set by -D) is not implemented yet" in (
         result.stderr)
     assert "Traceback" not in result.stderr and "listening" not in result.stderr

@@ -111,18 +111,18 @@ def test_every_known_property_is_read_somewhere() -> None:
 
 def test_not_implemented_names_are_not_in_the_table() -> None:
     assert set(NOT_IMPLEMENTED).isdisjoint(s.name for s in KNOWN_PROPERTIES)
-    assert {"dns.servers", "geo.country"} <= set(NOT_IMPLEMENTED)
-    assert {"bgp.start", "bgp.port"}.isdisjoint(NOT_IMPLEMENTED)  # the speaker landed
+    assert {"snmp.version", "prometheus.type"} <= set(NOT_IMPLEMENTED)
+    assert {"bgp.start", "bgp.port", "dns.servers", "geo.country"}.isdisjoint(NOT_IMPLEMENTED)
     assert all(NOT_IMPLEMENTED.values())  # each says which feature is missing
 
 
 @pytest.mark.parametrize(
     ("args", "environ", "conf", "origin"),
     [
-        (["-Ddns.servers=192.0.2.53"], {}, None, "set by -D"),
-        ([], {"RTPROP": "-Ddns.servers=192.0.2.53"}, None, "set in the environment"),
-        ([], {"FLOWRT_DNS_SERVERS": "192.0.2.53"}, None, "set in the environment"),
-        ([], {}, "dns.servers=192.0.2.53\n", "conf.d/local.conf"),
+        (["-Dsnmp.version=2c"], {}, None, "set by -D"),
+        ([], {"RTPROP": "-Dsnmp.version=2c"}, None, "set in the environment"),
+        ([], {"FLOWRT_SNMP_VERSION": "2c"}, None, "set in the environment"),
+        ([], {}, "snmp.version=2c\n", "conf.d/local.conf"),
     ],
 )
 def test_not_implemented_properties_are_refused_wherever_set(
@@ -134,17 +134,17 @@ def test_not_implemented_properties_are_refused_wherever_set(
     with pytest.raises(ConfigError) as caught:
         load(tmp_path, args, environ)
     message = str(caught.value)
-    assert message.startswith("property dns.servers (")
+    assert message.startswith("property snmp.version (")
     assert origin in message
-    assert "is not implemented yet: the dns: key function" in message
+    assert "is not implemented yet: SNMP polling" in message
 
 
 def test_every_refused_name_is_listed_at_once(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
-        load(tmp_path, ["-Ddns.servers=192.0.2.53", "-Dhttp.port=8080", "-Dgeo.asn=asn.mmdb"])
+        load(tmp_path, ["-Dsnmp.version=2c", "-Dhttp.port=8080", "-Dsnmp.community=x"])
     message = str(caught.value)
-    assert "property dns.servers (set by -D) is not implemented yet: the dns: key" in message
-    assert "property geo.asn (set by -D) is not implemented yet" in message
+    assert "property snmp.version (set by -D) is not implemented yet: SNMP polling" in message
+    assert "property snmp.community (set by -D) is not implemented yet" in message
     assert "http.port" not in message
 
 

@@ -131,6 +131,30 @@ KNOWN_PROPERTIES: tuple[PropertySpec, ...] = (
         "flowrt.datasources.timeout", "3600",
         "seconds before a data source that sent nothing is forgotten (its agent may live on)",
     ),
+    # --- enrichment: country:, asn:, oui:, dns: keys (flowrt.enrich)
+    PropertySpec("geo.country", None,
+                 "MaxMind DB (.mmdb) file for country: (IPv4, and IPv6 unless geo.country6);"
+                 " unset = the embedded table"),
+    PropertySpec("geo.country6", None, "MaxMind DB file for country: of IPv6 addresses"),
+    PropertySpec("geo.asn", None,
+                 "MaxMind DB (.mmdb) file for asn: (IPv4, and IPv6 unless geo.asn6);"
+                 " unset = the embedded table"),
+    PropertySpec("geo.asn6", None, "MaxMind DB file for asn: of IPv6 addresses"),
+    PropertySpec("oui.names", None,
+                 "IEEE oui.txt file for oui:<key>:name; unset = the registry netaddr ships"),
+    PropertySpec("dns.servers", None,
+                 "comma list of name servers for dns: (address, or address:port);"
+                 " unset = no lookups, dns: gives the address"),
+    PropertySpec("flowrt.geo.cache.size", "65536", "country:/asn: answers cached"),
+    PropertySpec("flowrt.oui.cache.size", "4096", "oui: answers cached"),
+    PropertySpec("flowrt.dns.cache.size", "10000", "dns: answers cached"),
+    PropertySpec("flowrt.dns.cache.positive", "3600", "seconds a dns: name is cached"),
+    PropertySpec("flowrt.dns.cache.negative", "300",
+                 "seconds a dns: miss (no name, error, timeout) is cached"),
+    PropertySpec("flowrt.dns.timeout", "2", "seconds one reverse lookup may take"),
+    PropertySpec("flowrt.dns.inflight", "32", "reverse lookups in flight at once"),
+    PropertySpec("flowrt.dns.queue", "1000",
+                 "addresses waiting for a reverse lookup before misses are dropped"),
 )
 
 # --- RECOGNISED BUT NOT IMPLEMENTED -------------------------------------------------------
@@ -138,12 +162,6 @@ KNOWN_PROPERTIES: tuple[PropertySpec, ...] = (
 # startup (see the module docstring). When a feature lands, delete its names here and add
 # them, with their defaults, to KNOWN_PROPERTIES above.
 NOT_IMPLEMENTED: dict[str, str] = {
-    "dns.servers": "the dns: key function (reverse DNS enrichment)",
-    "geo.country": "country: keys from a GeoIP database",
-    "geo.country6": "country: keys from a GeoIP database",
-    "geo.asn": "asn: keys from a GeoIP database",
-    "geo.asn6": "asn: keys from a GeoIP database",
-    "oui.names": "MAC vendor names for oui: keys",
     "snmp.ifname": "SNMP polling of sysName/ifName",
     "snmp.version": "SNMP polling",
     "snmp.community": "SNMP polling",

@@ -314,6 +314,7 @@ class Server:
             await self.bgp.stop()
         if self._runner is not None:
             await self._runner.cleanup()
+        self.engine.close()
 
     # --- ingest ---------------------------------------------------------------------------
     def _on_datagram(self, datagram: ReceivedDatagram) -> None:

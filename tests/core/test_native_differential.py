@@ -309,3 +309,28 @@ def test_walk_refuses_garbage_without_crashing() -> None:
     assert core.drain() == []
     with pytest.raises(TypeError):
         core.walk(bytearray(b"x"))
+
+
+def test_an_enrichment_flow_runs_on_the_reference_path_beside_a_native_one() -> None:
+    """``country:`` is a Call the core refuses: that flow alone runs on the reference
+    executor, and both flows give the right values from the same datagrams."""
+    from traffic_frames import public_frames
+
+    flows = {"plain": {"keys": "ipsource", "value": "frames"},
+             "geo": {"keys": "ipsource,country:ipsource,asn:ipsource", "value": "frames"}}
+    engine = Engine(now=0.0)
+    for name, body in flows.items():
+        engine.set_flow(name, body)
+    driver = NativeIngest(engine)
+    assert driver.native_flows() == ["plain"]
+    samples = [FlowSample(i + 1, 0, 3, 10, 10 * (i + 1), 0, 3, 4, 0, 0x3FFFFFFF,
+                          [SampledHeader(1, 1518, 4, frame)])
+               for i, frame in enumerate(public_frames())]
+    payload = encode_datagram(Datagram("192.0.2.1", 0, 1, 1000, samples))
+    driver.ingest_datagram(payload, "192.0.2.1", 1.0)
+    driver.flush()
+    assert engine.ingest_path == "native"
+    plain = {row["key"] for row in engine.active_flows("ALL", "plain", 1.0)}
+    geo = {row["key"] for row in engine.active_flows("ALL", "geo", 1.0)}
+    assert plain == {"8.8.8.8", "1.1.1.1", "8.8.4.4", "10.0.0.1"}
+    assert geo == {"8.8.8.8,US,15169", "1.1.1.1,AU,13335", "8.8.4.4,US,15169"}  # 10/8: null

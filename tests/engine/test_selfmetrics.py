@@ -41,6 +41,7 @@ NOT_COUNTERS = {
     "_pool_samples": "effective sampling rate state",
     "messages_sent": "per BGP session, in /bgp/neighbors/json (totals: bgp.updates_*)",
     "messages_received": "per BGP session, in /bgp/neighbors/json (totals: bgp.updates_*)",
+    "widened": "build-time statistic of the embedded geo tables (flowrt.enrich.geodata_build)",
     "received": "per stream; the totals are counters.datagrams and counters.*_samples",
     "_buffer": "bytes read from a Python script's process, not yet a whole line",
     "next_token": "httpAsync callback ids in a Python script's process",

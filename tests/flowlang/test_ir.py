@@ -52,6 +52,11 @@ F, L = Field, Literal
         ("bits:tcpflags:0x12", Call("bits", (F("tcpflags"), L("18"))), "bits:tcpflags:18"),
         ("link:inputifindex", Call("link", (F("inputifindex"),)), None),
         ("uri:httpurl:path", Call("uri", (F("httpurl"), L("path"))), None),
+        ("country:ipsource", Call("country", (F("ipsource"),)), None),
+        ("country:ip6source:both", Call("country", (F("ip6source"), L("both"))), None),
+        ("asn:ipdestination:number", Call("asn", (F("ipdestination"), L("number"))), None),
+        ("oui:macsource:name", Call("oui", (F("macsource"), L("name"))), None),
+        ("null:[dns:ipsource]:", Call("null", (Call("dns", (F("ipsource"),)), L(""))), None),
         ("prefix:[uri:httpurl:path]:/:2",
          Call("prefix", (Call("uri", (F("httpurl"), L("path"))), L("/"), L("2"))), None),
         ("concat:\\,:a:[null:b:x\\=y]",
@@ -68,7 +73,8 @@ def test_key_expressions_parse_print_and_reparse(text: str, tree: object, canoni
 
 def test_every_key_function_is_covered_above_and_has_a_usage() -> None:
     assert set(FUNCTIONS) == {"group", "map", "prefix", "suffix", "mask", "range", "null", "or",
-                              "eq", "if", "first", "concat", "bits", "link", "uri"}
+                              "eq", "if", "first", "concat", "bits", "link", "uri",
+                              "country", "asn", "oui", "dns"}
     for name, signature in FUNCTIONS.items():
         assert signature.usage.startswith(f"{name}:")
         count = 1 if signature.most is None else signature.most + 1  # too few / too many
@@ -77,6 +83,13 @@ def test_every_key_function_is_covered_above_and_has_a_usage() -> None:
     for name in UNAVAILABLE:
         with pytest.raises(FlowSpecError, match="not available yet"):
             parse_key(f"{name}:ipsource")
+
+
+@pytest.mark.parametrize("text", ["country:ipsource:iso", "asn:ipsource:org",
+                                  "oui:macsource:vendor", "country:ipsource:[ipsource]"])
+def test_enrichment_attributes_are_checked(text: str) -> None:
+    with pytest.raises(FlowSpecError, match="attribute"):
+        parse_key(text)
 
 
 def test_literals_with_special_characters_print_escaped_and_survive_every_context() -> None:

@@ -154,10 +154,47 @@ def test_nesting_depth_is_capped() -> None:
         compile_key(expr)
 
 
-@pytest.mark.parametrize("func", ["country", "asn", "dns", "oui", "host"])
-def test_enrichment_functions_are_rejected_at_compile_time(func: str) -> None:
-    with pytest.raises(FlowSpecError, match=f"key function '{func}' is not available yet"):
-        compile_key(f"{func}:ipsource")
+def test_host_is_rejected_at_compile_time() -> None:
+    with pytest.raises(FlowSpecError, match="key function 'host' is not available yet"):
+        compile_key("host:macsource:os_name")
+
+
+ENRICH_VIEW = DictSampleView(ipsource="8.8.8.8", ipdestination="1.1.1.1", ip6source="10.0.0.1",
+                             ip6destination="2001:4860:4860::8888", macsource="001B21AABBCC",
+                             macdestination="not-a-mac")
+
+
+@pytest.mark.parametrize(
+    ("expr", "expected"),
+    [
+        ("country:ipsource", "US"),
+        ("country:ipdestination:code", "AU"),
+        ("country:ipsource:name", "United States of America"),
+        ("country:ipsource:both", "US United States of America"),
+        ("country:ip6destination", "US"),
+        ("country:ip6source", None),  # private
+        ("null:[country:ip6source]:", ""),
+        ("asn:ipsource", "15169"),
+        ("asn:ipdestination:number", "13335"),
+        ("asn:ipsource:name", "Google LLC"),
+        ("asn:ipsource:descr", "Google LLC"),
+        ("asn:ipsource:both", "AS15169 Google LLC"),
+        ("asn:ip6destination", "15169"),
+        ("asn:macsource", None),  # not an address
+        ("oui:macsource", "001B21"),
+        ("oui:macsource:name", "Intel Corporate"),
+        ("oui:macdestination:name", None),
+        ("dns:ipsource", "8.8.8.8"),  # no dns.servers: the address
+        ("concat:-:[country:ipsource]:[asn:ipsource]", "US-15169"),
+    ],
+)
+def test_enrichment_functions_with_the_embedded_data(expr: str, expected: str | None) -> None:
+    assert key(expr, ENRICH_VIEW, Lookups()) == expected
+
+
+def test_enrichment_functions_without_lookups_are_null() -> None:
+    assert key("country:ipsource", ENRICH_VIEW) is None
+    assert key("dns:ipsource", ENRICH_VIEW) == "8.8.8.8"
 
 
 # --- groups and maps -------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from typing import Any
 
 from flowrt import __version__
 from flowrt.bgp import BgpCounters
-from flowrt.config import Properties
+from flowrt.config import ConfigError, Properties
 from flowrt.engine.agents import AgentTable
 from flowrt.engine.flows import FlowEngine
 from flowrt.engine.groups import Lookups
@@ -35,6 +35,8 @@ from flowrt.engine.metrics import MetricStore
 from flowrt.engine.selfmetrics import self_metric_values
 from flowrt.engine.thresholds import ThresholdEngine
 from flowrt.engine.topology import Topology
+from flowrt.enrich import EnrichError
+from flowrt.enrich import from_properties as enrichment_from_properties
 from flowrt.sflow import CounterSample, DecodeError, DiscardSample, FlowSample, decode_datagram
 
 MAX_ERROR_REASONS = 16
@@ -105,7 +107,11 @@ class Engine:
         self.started = time.time() if now is None else now
         self.counters = IngestCounters()
         self.bgp = BgpCounters()  # written by the BGP speaker when bgp.start=yes
-        self.lookups = Lookups()
+        try:
+            enrich = enrichment_from_properties(self.props)
+        except EnrichError as exc:
+            raise ConfigError(str(exc)) from exc
+        self.lookups = Lookups(enrich)
         self.agents = AgentTable(
             max_agents=self.props.require_int("flowrt.agents.max"),
             max_datasources=self.props.require_int("flowrt.datasources.max"),
@@ -127,6 +133,10 @@ class Engine:
         self.agents.on_forget = self._forget
         #: "reference" (this class decodes) or "native" (flowrt.engine.native drives it)
         self.ingest_path = "reference"
+
+    def close(self) -> None:
+        """Stop the engine's helper threads (the dns: resolver); state stays readable."""
+        self.lookups.enrich.close()
 
     # --- ingest -------------------------------------------------------------------
     def ingest_datagram(self, payload: bytes, source_ip: str, now: float) -> None:

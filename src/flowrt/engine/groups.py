@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from flowrt.engine.topology import TopologyStore
+from flowrt.enrich import Enrichment
 from flowrt.flowlang.lookups import IPV4_BITS, IPV6_BITS, parse_address
 
 MAX_GROUP_ENTRIES = 100_000
@@ -132,10 +133,12 @@ class Lookups:
     :class:`~flowrt.flowlang.lookups.KeyLookups` protocol.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, enrich: Enrichment | None = None) -> None:
         self.groups: dict[str, GroupSet] = {}
         self.maps: dict[str, ValueMap] = {}
         self.topology = TopologyStore()  # ``link:`` keys and edge/core selection read it
+        # country:/asn:/oui:/dns: keys (the embedded tables load on first use)
+        self.enrich = enrich if enrich is not None else Enrichment()
 
     def set_groups(self, name: str, spec: Mapping[str, object]) -> GroupSet:
         """Define or replace group set ``name``; GroupError leaves the old set in place."""

@@ -242,10 +242,55 @@ def uri(args: tuple[CompiledArg, ...], _lookups: KeyLookups) -> KeyFn:
     return uri
 
 
+def country(args: tuple[CompiledArg, ...], lookups: KeyLookups) -> KeyFn:
+    key, attr = _key(args[0]), _text(args[1]) if len(args) > 1 else "code"
+    lookup = lookups.enrich.country
+
+    def country(view: SampleView) -> str | None:
+        address = key(view)
+        return None if address is None else lookup(address, attr)
+
+    return country
+
+
+def asn(args: tuple[CompiledArg, ...], lookups: KeyLookups) -> KeyFn:
+    key, attr = _key(args[0]), _text(args[1]) if len(args) > 1 else "number"
+    lookup = lookups.enrich.asn
+
+    def asn(view: SampleView) -> str | None:
+        address = key(view)
+        return None if address is None else lookup(address, attr)
+
+    return asn
+
+
+def oui(args: tuple[CompiledArg, ...], lookups: KeyLookups) -> KeyFn:
+    key, attr = _key(args[0]), _text(args[1]) if len(args) > 1 else "number"
+    lookup = lookups.enrich.oui_lookup
+
+    def oui(view: SampleView) -> str | None:
+        mac = key(view)
+        return None if mac is None else lookup(mac, attr)
+
+    return oui
+
+
+def dns(args: tuple[CompiledArg, ...], lookups: KeyLookups) -> KeyFn:
+    key = _key(args[0])
+    lookup = lookups.enrich.dns_name
+
+    def dns(view: SampleView) -> str | None:
+        address = key(view)
+        return None if address is None else lookup(address)
+
+    return dns
+
+
 BUILDERS: dict[str, Builder] = {
     "group": group, "map": map_, "prefix": prefix, "suffix": suffix, "mask": mask,
     "range": range_, "null": null, "or": or_, "eq": eq, "if": if_, "first": first,
-    "concat": concat, "bits": bits, "link": link, "uri": uri,
+    "concat": concat, "bits": bits, "link": link, "uri": uri, "country": country,
+    "asn": asn, "oui": oui, "dns": dns,
 }  # fmt: skip
 
 

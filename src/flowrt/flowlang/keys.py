@@ -13,9 +13,13 @@ Decisions where sFlow-RT's documentation is silent or unclear (each covered by a
 - Unknown plain key names are accepted: new keys appear as traffic is decoded (custom
   rtflow fields, tunnel depths), so a typo simply yields null. Names are checked for
   characters only (letters, digits, ``_ . -``).
-- ``country``, ``asn``, ``oui``, ``dns`` and ``host`` parse but raise
-  :class:`FlowSpecError` ("not available yet") rather than silently producing nulls, so
-  ``setFlow`` tells the operator immediately.
+- ``host`` parses but raises :class:`FlowSpecError` ("not available yet") rather than
+  silently producing nulls, so ``setFlow`` tells the operator immediately.
+- ``country:<key>[:code|name|both]``, ``asn:<key>[:number|name|descr|both]``,
+  ``oui:<key>[:number|name]`` and ``dns:<key>`` ask the enrichment services behind
+  :class:`~flowrt.flowlang.lookups.KeyLookups` (values documented in ``flowrt.enrich``:
+  ``US``, ``15169``, ``001B21``/``Intel Corporate``, ``dns.google.``); an unknown
+  attribute is refused here.
 - ``link:<ifindex key>`` is the name of the topology link on (the sample's agent, that
   ifIndex), or null: no topology, a port on no link (``link:inputifindex=null`` selects
   edge ingress), or a value that is not an ifIndex (``internal``, ``multiple``). It reads
@@ -48,12 +52,15 @@ from flowrt.flowlang.view import as_number
 MAX_EXPRESSION_LENGTH = 1024
 MAX_NESTING = 16
 KEY_NAME = re.compile(r"[A-Za-z0-9_.\-]+")
-UNAVAILABLE = frozenset({"country", "asn", "oui", "dns", "host"})
+UNAVAILABLE = frozenset({"host"})
 """Enrichment functions that need a data source FlowRT does not have yet."""
 URI_PARTS = frozenset({
     "normalized", "scheme", "user", "authority", "host", "port", "path", "file",
     "extension", "query", "fragment", "isabsolute", "isopaque",
 })  # fmt: skip
+COUNTRY_ATTRS = ("code", "name", "both")
+ASN_ATTRS = ("number", "name", "descr", "both")
+OUI_ATTRS = ("number", "name")
 TEXT_KINDS = ("rate", "avg", "count", "min", "max")
 """Value modifiers as written; ``rate:`` is the plain sum, the others are not summed."""
 UI_ONLY_VALUES = {"bps": "bytes", "Bps": "bytes", "fps": "frames"}
@@ -192,6 +199,15 @@ def _check_uri(args: tuple[Expr, ...]) -> None:
         raise FlowSpecError(f"unknown uri part {part!r}; one of {sorted(URI_PARTS)}")
 
 
+def _check_attr(function: str, allowed: tuple[str, ...]) -> Callable[[tuple[Expr, ...]], None]:
+    def check(args: tuple[Expr, ...]) -> None:
+        if len(args) > 1 and _literal(args[1]) not in allowed:
+            raise FlowSpecError(
+                f"{function}: unknown attribute {_literal(args[1])!r}; one of {list(allowed)}")
+
+    return check
+
+
 def _sig(usage: str, *params: Param, rest: Param | None = None, least: int | None = None,
          most: int | None = -1, check: Callable[[tuple[Expr, ...]], None] | None = None
          ) -> Signature:
@@ -225,6 +241,13 @@ FUNCTIONS: dict[str, Signature] = {
     "bits": _sig("bits:<key>:<mask>", _K, (INT, "bit mask")),
     "link": _sig("link:<ifindex key>", _K),
     "uri": _sig("uri:<key>:<part>", _K, (TEXT, "uri part"), check=_check_uri),
+    "country": _sig("country:<key>[:code|name|both]", _K, (TEXT, "country attribute"),
+                    least=1, check=_check_attr("country", COUNTRY_ATTRS)),
+    "asn": _sig("asn:<key>[:number|name|descr|both]", _K, (TEXT, "asn attribute"), least=1,
+                check=_check_attr("asn", ASN_ATTRS)),
+    "oui": _sig("oui:<key>[:number|name]", _K, (TEXT, "oui attribute"), least=1,
+                check=_check_attr("oui", OUI_ATTRS)),
+    "dns": _sig("dns:<key>", _K),
 }
 """Every key function the language has, by name (the executors implement each one)."""
 

@@ -1,9 +1,11 @@
-"""What key functions need from outside the language: named sets, maps and the topology.
+"""What key functions need from outside the language: sets, maps, topology, enrichment.
 
 ``group:``, ``map:`` and ``link:`` read state the engine owns (group sets and maps that
 REST clients and scripts define, the topology). The language sees that state only through
 the small protocols here, which the engine's ``flowrt.engine.groups.Lookups`` implements;
 sets are looked up *by name per sample*, so a set defined after a flow takes effect.
+``country:``, ``asn:``, ``oui:`` and ``dns:`` ask :class:`EnrichLookup` (the engine's
+``flowrt.enrich.Enrichment``), whose answers are cached and never block a sample.
 :data:`NO_LOOKUPS` (nothing defined, no topology) serves tests and tools.
 
 Addresses (``mask:``, group matching) are parsed with :func:`parse_address`, which is
@@ -45,8 +47,25 @@ class LinkLookup(Protocol):
         ...
 
 
+class EnrichLookup(Protocol):
+    """Country, origin AS, MAC vendor and reverse-DNS name (see ``flowrt.enrich``)."""
+
+    def country(self, address: str, attr: str = "code") -> str | None: ...
+
+    def asn(self, address: str, attr: str = "number") -> str | None: ...
+
+    def oui_lookup(self, mac: str, attr: str = "number") -> str | None: ...
+
+    def dns_name(self, address: str) -> str:
+        """The cached PTR name, else the address itself (never waits)."""
+        ...
+
+
 class KeyLookups(Protocol):
     """The registries key functions consult, by name, per sample."""
+
+    @property
+    def enrich(self) -> EnrichLookup: ...
 
     @property
     def groups(self) -> Mapping[str, GroupLookup]: ...
@@ -65,9 +84,26 @@ class _NoTopology:
         return None
 
 
-class _NoLookups:
-    """Nothing defined: every ``group:``/``map:``/``link:`` yields null."""
+class _NoEnrich:
+    """No enrichment data: null answers, and ``dns:`` gives the address."""
 
+    def country(self, address: str, attr: str = "code") -> str | None:
+        return None
+
+    def asn(self, address: str, attr: str = "number") -> str | None:
+        return None
+
+    def oui_lookup(self, mac: str, attr: str = "number") -> str | None:
+        return None
+
+    def dns_name(self, address: str) -> str:
+        return address
+
+
+class _NoLookups:
+    """Nothing defined: every ``group:``/``map:``/``link:`` and enrichment yields null."""
+
+    enrich: EnrichLookup = _NoEnrich()
     groups: Mapping[str, GroupLookup] = {}
     maps: Mapping[str, MapLookup] = {}
     topology: LinkLookup = _NoTopology()
