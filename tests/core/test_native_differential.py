@@ -334,3 +334,78 @@ def test_an_enrichment_flow_runs_on_the_reference_path_beside_a_native_one() -> 
     geo = {row["key"] for row in engine.active_flows("ALL", "geo", 1.0)}
     assert plain == {"8.8.8.8", "1.1.1.1", "8.8.4.4", "10.0.0.1"}
     assert geo == {"8.8.8.8,US,15169", "1.1.1.1,AU,13335", "8.8.4.4,US,15169"}  # 10/8: null
+
+
+# --- sequence accounting: duplicates, reordering, restarts ------------------------------
+
+def _renumbered(payloads: list[bytes], first: int, uptime: int,
+                sample_seq: dict[int, int]) -> list[bytes]:
+    """The capture's flow datagrams as one agent's stream from datagram ``first`` on:
+    consecutive datagram numbers, per data source sample numbers, uptime +1 s each."""
+    out = []
+    for n, payload in enumerate(payloads):
+        data = bytearray(payload)
+        data[16:20] = (first + n).to_bytes(4, "big")
+        data[20:24] = (uptime + 1000 * n).to_bytes(4, "big")
+        off = 28
+        for _ in range(int.from_bytes(data[24:28], "big")):
+            length = int.from_bytes(data[off + 4: off + 8], "big")
+            source = int.from_bytes(data[off + 12: off + 16], "big")
+            sample_seq[source] = sample_seq.get(source, 0) + 1
+            data[off + 8: off + 12] = sample_seq[source].to_bytes(4, "big")
+            off += 8 + length
+        out.append(bytes(data))
+    return out
+
+
+def _flow_datagrams() -> list[bytes]:
+    from flowrt.sflow.decode import decode_datagram
+
+    return [p for _, p in udp_payloads("ovs-netns")
+            if all(s.__class__ is FlowSample for s in decode_datagram(p).samples)]
+
+
+def test_sequence_anomalies_same_state() -> None:
+    """Duplicate datagrams, duplicate samples in a new datagram, reordering and an agent
+    restart: the native path accounts and drops exactly as the reference (the oracle)."""
+    base = _flow_datagrams()[:60]
+    assert len(base) == 60
+    stream = _renumbered(base[:40], 1, 500_000, {})
+    stream.insert(10, stream[9])  # a byte-identical copy: DUPLICATE, dropped whole
+    stream[20], stream[21] = stream[21], stream[20]  # reordered: LATE, not lost
+    again = bytearray(stream[30])  # the same samples in the next datagram: samples dropped
+    again[16:20] = (41).to_bytes(4, "big")
+    again[20:24] = (540_000).to_bytes(4, "big")
+    stream.append(bytes(again))
+    stream += _renumbered(base[40:], 1, 2_000, {})  # the agent restarted
+    payloads = [(p, "192.0.2.1", 50.0 + i // 8) for i, p in enumerate(stream)]
+    ref = feed(payloads, FLOWS, native=False)
+    nat = feed(payloads, FLOWS, native=True)
+    totals = ref.analyzer(60.0)
+    assert totals["sFlowDatagramsDuplicates"] >= 1
+    assert totals["sFlowDatagramsOutOfOrder"] >= 1
+    assert totals["sFlowDatagramRestarts"] >= 1
+    assert totals["sFlowFlowDuplicateSamples"] >= 1
+    assert_same(ref, nat, FLOWS, 60.0)
+
+
+def test_aggregation_limit_flushes_early() -> None:
+    """Past AGG_LIMIT pending keys the driver drains mid-batch (counted); the tables end
+    the same as the reference's."""
+    payloads = [(p, "192.0.2.1", 7.0) for p in _renumbered(_flow_datagrams(), 1, 1000, {})]
+    ref = feed(payloads, FLOWS, native=False)
+    engine = Engine(now=0.0)
+    for name, body in FLOWS.items():
+        engine.set_flow(name, body)
+    driver = NativeIngest(engine)
+    driver._agg_limit = 3  # the capture has few distinct keys: a tiny limit to hit it
+    for payload, source, now in payloads:
+        driver.ingest_datagram(payload, source, now)
+        assert driver.core.pending < 3  # drained as soon as the limit is reached
+    driver.flush()
+    assert engine.counters.native_early_flushes > 5
+    assert engine.analyzer(7.0)["nativeEarlyFlushes"] == engine.counters.native_early_flushes
+    nat_early = engine.counters.native_early_flushes
+    engine.counters.native_early_flushes = 0  # the reference never flushes early
+    assert_same(ref, engine, FLOWS, 7.0)
+    assert nat_early

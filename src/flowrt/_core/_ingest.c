@@ -427,6 +427,11 @@ typedef struct {
 } Program;
 
 /* ---------------------------------------------------------------- aggregation */
+/* Keys the aggregation holds before the driver must drain it (Core.pending reaches
+ * AGG_LIMIT: flowrt.engine.native flushes early and counts it). One commit adds at most
+ * MAX_SAMPLES x programs keys, so the table never holds more than AGG_LIMIT plus one
+ * datagram's worth: memory is bounded whatever the key churn of a batch. */
+#define AGG_LIMIT 65536
 typedef struct {
     uint64_t hash;
     size_t off;   /* key bytes in the arena */
@@ -990,6 +995,15 @@ static PyObject *Core_drain(Core *c, PyObject *Py_UNUSED(ignored)) {
     return out;
 }
 
+static PyObject *Core_get_pending(Core *c, void *Py_UNUSED(closure)) {
+    return PyLong_FromSize_t(c->agg.used);
+}
+
+static PyGetSetDef Core_getset[] = {
+    {"pending", (getter)Core_get_pending, NULL, "Aggregated keys waiting for drain().", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
 static PyObject *Core_stats(Core *c, PyObject *Py_UNUSED(ignored)) {
     return Py_BuildValue("{sKsKsKsn}", "walked", c->walked, "refused", c->refused,
                          "samples", c->committed_samples, "pending", (Py_ssize_t)c->agg.used);
@@ -1098,6 +1112,7 @@ static PyTypeObject CoreType = {
     .tp_init = (initproc)Core_init,
     .tp_dealloc = (destructor)Core_dealloc,
     .tp_methods = Core_methods,
+    .tp_getset = Core_getset,
     .tp_doc = "The compiled ingest core: datagram walk, header parse, flow aggregation.",
 };
 
@@ -1131,6 +1146,7 @@ PyMODINIT_FUNC PyInit__ingest(void) {
     PyObject *fields = make_fields();
     if (!fields || PyModule_AddObject(m, "FIELDS", fields) < 0 ||
         PyModule_AddIntConstant(m, "VALUE_FRAMES", VALUE_FRAMES) < 0 ||
+        PyModule_AddIntConstant(m, "AGG_LIMIT", AGG_LIMIT) < 0 ||
         PyModule_AddIntConstant(m, "OP_CMP", OP_CMP) < 0 ||
         PyModule_AddIntConstant(m, "OP_AND", OP_AND) < 0 ||
         PyModule_AddIntConstant(m, "OP_OR", OP_OR) < 0) {

@@ -86,6 +86,7 @@ class IngestCounters:
     socket_drops: int = 0  # set by the UDP source from the kernel's count
     internal_errors: int = 0  # counted by the server: engine exceptions, logged
     receive_errors: int = 0  # copied by the server from the native receive thread
+    native_early_flushes: int = 0  # the core's aggregation reached its key limit mid-batch
     replay: ReplayCounters = field(default_factory=ReplayCounters)
     http: HttpCounters = field(default_factory=HttpCounters)
     log_lines_suppressed: int = 0  # copied by the server from flowrt.logline's rate limiter

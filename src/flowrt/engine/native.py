@@ -17,6 +17,8 @@ gives the same state (tables, metrics, agents, flow log, counters) faster:
   and accumulates per (flow, agent, data source, key); :meth:`flush` applies the sums to
   the flow tables at the batch's ``now``. The aggregation is cut whenever ``now``
   changes, so a table gets the same additions at the same times as on the reference path;
+  it is also cut when it holds ``AGG_LIMIT`` keys (counted in ``nativeEarlyFlushes``), so
+  a batch of churning keys never grows it without bound;
 * definitions the core cannot run (key functions, regexes, log:true, ...) are
   "fallback" flows: when any exists, the datagram is also decoded by the reference
   decoder and those definitions alone count its samples, as the reference does;
@@ -70,6 +72,7 @@ class NativeIngest:
         self._by_id: dict[int, Flow] = {}
         self._fallback: tuple[Flow, ...] = ()
         self._pending_now: float | None = None
+        self._agg_limit: int = native.AGG_LIMIT
         engine.ingest_path = NATIVE_PATH
 
     # --- programs ---------------------------------------------------------------------
@@ -182,8 +185,12 @@ class NativeIngest:
             )
         elif duplicates:
             skip = bytes(1 if i in duplicates else 0 for i in range(len(flow_samples)))
-        self.core.commit(skip)
+        core = self.core
+        core.commit(skip)
         self._pending_now = now
+        if core.pending >= self._agg_limit:  # bounded memory: drain before the batch ends
+            counters.native_early_flushes += 1
+            self.flush()
 
     def _reference_samples(
         self, agent: str, samples: list[Any], python_samples: set[int],
