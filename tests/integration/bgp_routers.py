@@ -50,11 +50,15 @@ def require_tools() -> None:
         pytest.fail(f"missing {', '.join(missing)}: {APT_HINT}")
 
 
-def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
+def wait_until(check: Callable[[], bool], timeout: float,
+               what: str | Callable[[], str]) -> None:
+    """Poll ``check``; on timeout fail with ``what`` (a callable is evaluated then, so a
+    message can carry the routers' logs as they are at the end of the wait)."""
     deadline = time.monotonic() + timeout
     while not check():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+            text = what() if callable(what) else what
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {text}")
         time.sleep(0.2)
 
 

@@ -82,6 +82,10 @@ def lab(tmp_path: Path, flowrt: Callable[..., FlowrtProcess]  # noqa: F811
     process = flowrt("-Dbgp.start=yes", "-Dbgp.port=0", f"-Dmitigate.routers={routers}",
                      "-Dflowrt.bgp.holdtime=9")
     port = bgp_port(process)
+    # routers connect only once the app has declared them: a connection from an address
+    # that is not (yet) a neighbor is refused, and a router may then back off for long
+    process.wait_for("/bgp/neighbors/json",
+                     lambda body: FRR_NS.ns_address in body and BIRD_NS.ns_address in body, WAIT)
     FRR_NS.create()
     BIRD_NS.create()
     frr = Frr(FRR_NS, tmp_path / "frr", port)
@@ -121,8 +125,8 @@ def bird_flowspec(bird: Bird) -> bool:
 def test_mitigation_reaches_frr_and_bird_and_is_withdrawn_after_the_flood(
         lab: tuple[FlowrtProcess, Frr, Bird]) -> None:
     process, frr, bird = lab
-    wait_until(lambda: frr.established() and bird.established(), WAIT, "sessions: "
-               + frr.log() + bird.log())
+    wait_until(lambda: frr.established() and bird.established(), WAIT,
+               lambda: "sessions: " + frr.log() + bird.log() + process.log)
     neighbors = process.get_json("/bgp/neighbors/json")
     for router in (FRR_NS.ns_address, BIRD_NS.ns_address):
         assert neighbors[router]["state"] == "established"

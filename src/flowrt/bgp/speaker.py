@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +38,28 @@ log = logging.getLogger("flowrt.bgp")
 DEFAULT_PORT = 1179
 Listener = Callable[[str, bool], None]
 """Called with (router, True) when a session opens and (router, False) when it closes."""
+
+
+def _any_address_socket(port: int) -> socket.socket:
+    """A listening TCP socket on every address: IPv6 ``::`` accepting IPv4 too, or
+    ``0.0.0.0`` where IPv6 is unavailable."""
+    try:
+        sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    except OSError:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        address: tuple[str, int] = ("0.0.0.0", port)
+    else:
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        address = ("::", port)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock
 
 
 @dataclass(frozen=True)
@@ -142,8 +165,14 @@ class BgpSpeaker:
     # --- lifecycle (loop) ---------------------------------------------------------------
     async def start(self) -> int:
         """Listen; returns the bound port (``port`` 0 picks a free one)."""
-        self._server = await asyncio.start_server(
-            self._on_connection, self.host or None, self.port, reuse_address=True)
+        if self.host:
+            self._server = await asyncio.start_server(
+                self._on_connection, self.host, self.port, reuse_address=True)
+        else:
+            # one dual-stack socket: with port 0, asyncio's one-socket-per-family
+            # listeners would each get a different free port, and only one is reported
+            self._server = await asyncio.start_server(
+                self._on_connection, sock=_any_address_socket(self.port))
         sockets = self._server.sockets or ()
         self.port = int(sockets[0].getsockname()[1]) if sockets else self.port
         return self.port
