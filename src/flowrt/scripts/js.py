@@ -129,6 +129,12 @@ function bgpAddNeighbor(router, as, id, opts, onOpen, onClose) {
   if (has) __bgp[String(router)] = {open: onOpen, close: onClose};
   return __call('bgpAddNeighbor', [router, as, id, opts === undefined ? null : opts, has]);
 }
+function formatNumber(v, p, l) {  // JSON has no NaN or Infinity: send them as text
+  if (typeof v === 'number' && !isFinite(v)) v = String(v);
+  return __call('formatNumber', __args(arguments).map(function (a, i) {
+    return i === 0 ? v : a;
+  }));
+}
 function print() { __call('logInfo', [__args(arguments).join(' ')]); }
 var console = {
   log: print, info: print,
@@ -415,5 +421,5 @@ def _ready() -> bool:
 
 _JS_DEFINED = frozenset({"include", "httpAsync", "bgpAddNeighbor", "clearEventHandler",
                          "clearFlowHandler", "clearIntervalHandler", "clearHttpHandler",
-                         "logFine", "logInfo", "logWarning", "logSevere"})
+                         "logFine", "logInfo", "logWarning", "logSevere", "formatNumber"})
 """API functions the prelude defines in JS itself (they also keep JS-side state)."""
