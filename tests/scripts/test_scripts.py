@@ -336,7 +336,7 @@ var started;  // undefined, as sflow-test's test.start before a test runs
 logInfo(JSON.stringify({
   nan: formatNumber((Date.now() - started) / 1000, '#,##0 seconds'),
   inf: formatNumber(-1 / 0, '#,##0 seconds'), plain: formatNumber(1234.5),
-  pattern: formatNumber(0.5, "0'%' done")}));
+  pattern: formatNumber(0.5, "0'%' done"), unset: formatNumber(started, '#,### samples')}));
 """
 
 
@@ -356,4 +356,4 @@ def test_format_number_of_javascript_non_finite_numbers(tmp_path: Path) -> None:
         return json.loads(message.split(": ", 1)[1])
 
     assert asyncio.run(main()) == {"nan": "NaN", "inf": "-\u221e seconds", "plain": "1,234.5",
-                                   "pattern": "0% done"}
+                                   "pattern": "0% done", "unset": "NaN"}

@@ -130,7 +130,8 @@ function bgpAddNeighbor(router, as, id, opts, onOpen, onClose) {
   return __call('bgpAddNeighbor', [router, as, id, opts === undefined ? null : opts, has]);
 }
 function formatNumber(v, p, l) {  // JSON has no NaN or Infinity: send them as text
-  if (typeof v === 'number' && !isFinite(v)) v = String(v);
+  // (undefined is NaN as a number: sflow-test formats counters it has not set yet)
+  if (v === undefined || (typeof v === 'number' && !isFinite(v))) v = String(Number(v));
   return __call('formatNumber', __args(arguments).map(function (a, i) {
     return i === 0 ? v : a;
   }));

@@ -12,10 +12,10 @@ text, ``''`` is a quote), then a number part of ``#``, ``0``, ``,`` and ``.``:
 * rounding is half-even, as in that engine; a negative number gets ``-`` before the
   prefix.
 
-A JavaScript ``NaN`` (``Date.now() - undefined``, as sflow-test computes before a test
-starts) prints ``NaN`` and an infinity ``∞`` (with the pattern's prefix and suffix), as
-that engine prints them; the JavaScript binding passes them as the strings ``"NaN"`` and
-``"Infinity"`` (JSON has no such numbers).
+A JavaScript ``NaN`` (``Date.now() - undefined``, or ``undefined`` itself, as sflow-test
+formats before a test starts) prints ``NaN`` and an infinity ``∞`` (with the pattern's
+prefix and suffix), as that engine prints them; the JavaScript binding passes them as
+the strings ``"NaN"`` and ``"Infinity"`` (JSON has no such numbers).
 
 Anything else in the number part (exponents, ``;`` negative sub-patterns) is refused
 with a clear message rather than formatted wrongly.
