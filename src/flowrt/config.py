@@ -128,6 +128,14 @@ KNOWN_PROPERTIES: tuple[PropertySpec, ...] = (
         " turns (counted as shed)",
     ),
     PropertySpec(
+        "flowrt.hosts.max", "10000",
+        "most host locations (MAC at an edge port) learned while a topology is set",
+    ),
+    PropertySpec(
+        "flowrt.hosts.timeout", "300",
+        "seconds before a host location not seen again is forgotten",
+    ),
+    PropertySpec(
         "flowrt.datasources.timeout", "3600",
         "seconds before a data source that sent nothing is forgotten (its agent may live on)",
     ),

@@ -20,7 +20,14 @@ def rt_line(message: str, level: str = "INFO") -> str:
 
 
 def say_rt(message: str, level: str = "INFO") -> None:
-    print(rt_line(message, level), file=sys.stderr, flush=True)
+    write_line(rt_line(message, level))
+
+
+def write_line(line: str) -> None:
+    """One whole line to stderr in a single write, flushed: ``print`` writes the text
+    and its newline separately, so another thread's line could land between them."""
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
 
 
 LOG_WINDOW_SECONDS = 10.0

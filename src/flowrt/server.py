@@ -41,7 +41,7 @@ from flowrt.bgp import BgpSpeaker, SpeakerLimits
 from flowrt.config import ConfigError, Properties
 from flowrt.engine import Engine, NativeIngest, ReplayCounters, native_ingest_for
 from flowrt.export import prometheus
-from flowrt.logline import limit_handler, rate_limited, say_rt, suppressed_lines
+from flowrt.logline import limit_handler, rate_limited, say_rt, suppressed_lines, write_line
 from flowrt.progress import Progress
 from flowrt.scripts import ScriptHost
 from flowrt.scripts import install_routes as install_script_routes
@@ -74,7 +74,7 @@ INTERNAL_ERROR_LOG_LIMIT = 10
 
 def say(message: str) -> None:
     """One log line on stderr, flushed at once (tests and supervisors read it live)."""
-    print(f"{PROG}: {message}", file=sys.stderr, flush=True)
+    write_line(f"{PROG}: {message}")
 
 
 def format_address(host: str, port: int) -> str:

@@ -21,6 +21,7 @@ from flowrt.bgp import BgpCounters
 from flowrt.engine.agents import AccountingTotals
 from flowrt.engine.core import Engine, IngestCounters
 from flowrt.engine.flows import FlowCounters
+from flowrt.engine.hosts import HostCounters
 from flowrt.engine.selfmetrics import COUNTER, GAUGE, SELF_METRICS
 from flowrt.export.prometheus import analyzer_text
 
@@ -78,6 +79,7 @@ def test_every_counter_field_is_a_self_metric() -> None:
         | leaf_fields(AccountingTotals, "agents.totals")
         | leaf_fields(FlowCounters, "flows.counters")
         | leaf_fields(BgpCounters, "bgp")
+        | leaf_fields(HostCounters, "hosts.counters")
         | {"metrics.rejected", "metrics.ignored", "thresholds.evicted"}
     )
     assert fields - declared == set()

@@ -29,12 +29,16 @@ from conftest import REPO_ROOT, SFLOW_TESTDATA
 CAPTURE = SFLOW_TESTDATA / "ovs-netns.pcap"  # 153 datagrams over 21 s
 APPS = REPO_ROOT / "tests" / "data" / "apps"
 PAGE_WAIT_MS = 30_000
+HOSTS_APP = "compat-hosts"  # sets its own topology: runs in a server of its own
+# The capture's two network namespaces, behind Open vSwitch ports 115 and 116
+NS1 = {"mac": "92136D9833CD", "ip": "10.99.0.1", "ifindex": "115", "port": "s1-eth1"}
+NS2 = {"mac": "7265889CD9C7", "ip": "10.99.0.2", "ifindex": "116", "port": "s1-eth2"}
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlowrtProcess]:
     workdir = tmp_path_factory.mktemp("flowrt")
-    shutil.copytree(APPS, workdir / "app")
+    shutil.copytree(APPS, workdir / "app", ignore=shutil.ignore_patterns(HOSTS_APP))
     process = FlowrtProcess(workdir, f"-Dsflow.file={CAPTURE}", "-Dflowrt.replay.speed=0.5")
     process.start()
     yield process
@@ -124,6 +128,46 @@ def test_topology_app(server: FlowrtProcess, browser: Any) -> None:
         "link": {"name": "l2", "local": "spine1", "remote": "leaf2"},
         "edgeLink": None, "metrics": 4, "macs": [], "located": None,
     }
+
+
+@pytest.fixture(scope="module")
+def hosts_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlowrtProcess]:
+    """compat-hosts alone; the replay waits for its script to set the topology."""
+    workdir = tmp_path_factory.mktemp("flowrt-hosts")
+    shutil.copytree(APPS / HOSTS_APP, workdir / "app" / HOSTS_APP)
+    process = FlowrtProcess(workdir, f"-Dsflow.file={CAPTURE}", "-Dflowrt.replay.speed=2",
+                            "-Dflowrt.replay.delay=3")
+    process.start()
+    yield process
+    process.stop()
+
+
+def test_hosts_located_at_edge_ports(hosts_server: FlowrtProcess, browser: Any) -> None:
+    """Host location on a real server: the capture's two namespaces at their OVS ports,
+    through the script API, a page (as fabric-view's Hosts tab) and the self-metrics."""
+    page, problems = open_page(browser, hosts_server, HOSTS_APP)
+    page.wait_for_function("() => document.getElementById('answers').textContent.length > 0",
+                           timeout=PAGE_WAIT_MS)
+    answers = json.loads(page.inner_text("#answers"))
+    rows = page.locator("#hosts tbody tr").all_inner_texts()
+    page.close()
+    assert problems == []
+    expected = [
+        {"mac": ns["mac"], "agent": "127.0.0.1", "ifindex": ns["ifindex"], "node": "s1",
+         "port": ns["port"], "vlan": None, "ipaddress": ns["ip"], "ip6address": None,
+         "ouiname": None}
+        for ns in sorted((NS1, NS2), key=lambda ns: ns["mac"])
+    ]
+    assert answers == {
+        "hosts": expected, "atPort1": [NS1["mac"]], "atCore": [], "atS2": [],
+        "byIP": [expected[0]], "unknown": None,
+    }
+    assert [row.split("\t") for row in rows] == [
+        [h["mac"], "s1", h["port"], h["ipaddress"]] for h in expected]
+    analyzer = json.loads(get(hosts_server, "/analyzer/json")[2])
+    assert analyzer["hostsLocated"] == 2 and analyzer["hostLocationsRejected"] == 0
+    assert get(hosts_server, "/flow/flowrt-hosts-mac/json")[0] == 404  # internal: unlisted
+    assert json.loads(get(hosts_server, "/flow/json")[2]) == {}
 
 
 def test_inc_assets_and_legacy_pages(server: FlowrtProcess) -> None:

@@ -18,6 +18,10 @@ from flowrt.scripts.numformat import NumberFormatError, format_number
     (-1234.5, "#,##0.0", "-1,234.5"),
     (7, "000", "007"),
     (2.5, "0.###", "2.5"),
+    (float("nan"), "#,##0 seconds", "NaN"),  # JavaScript's NaN, from Python or as text
+    ("NaN", "#,##0 seconds", "NaN"),
+    ("-Infinity", "#,##0 seconds", "-\u221e seconds"),
+    (float("inf"), "0%", "\u221e%"),
 ])
 def test_patterns(value: float, pattern: str, text: str) -> None:
     assert format_number(value, pattern) == text

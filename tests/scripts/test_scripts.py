@@ -329,3 +329,31 @@ def test_topology_functions_share_the_rest_topology(tmp_path: Path) -> None:
         "node": "10.0.0.2", "port": {"node": "s1", "port": "p2"}, "link": "l1", "edge": None,
     }
     assert set(engine.get_topology()["nodes"]) == {"s1", "s2"}  # the refused one left it
+
+
+NON_FINITE_JS = """
+var started;  // undefined, as sflow-test's test.start before a test runs
+logInfo(JSON.stringify({
+  nan: formatNumber((Date.now() - started) / 1000, '#,##0 seconds'),
+  inf: formatNumber(-1 / 0, '#,##0 seconds'), plain: formatNumber(1234.5),
+  pattern: formatNumber(0.5, "0'%' done"), unset: formatNumber(started, '#,### samples')}));
+"""
+
+
+def test_format_number_of_javascript_non_finite_numbers(tmp_path: Path) -> None:
+    """JSON carries no NaN: the binding sends it as text, formatted as sFlow-RT does."""
+    script = tmp_path / "fmt.js"
+    script.write_text(NON_FINITE_JS)
+
+    async def main() -> dict:
+        with Lines() as lines:
+            _, host, _ = make_host({"script.file": str(script)}, tmp_path)
+            host.start()
+            await wait_loaded(host)
+            assert await until(lambda: any(m.startswith("fmt.js: {") for m in lines.messages))
+            host.stop()
+        message = next(m for m in lines.messages if m.startswith("fmt.js: {"))
+        return json.loads(message.split(": ", 1)[1])
+
+    assert asyncio.run(main()) == {"nan": "NaN", "inf": "-\u221e seconds", "plain": "1,234.5",
+                                   "pattern": "0% done", "unset": "NaN"}

@@ -10,7 +10,8 @@ lives in its own module:
 * :mod:`flowrt.engine.flows` - flow definitions, per data source top-N tables, flow log;
 * :mod:`flowrt.engine.thresholds` - thresholds over metrics and flows, the event log;
 * :mod:`flowrt.engine.groups` - address groups and value maps used by key functions;
-* :mod:`flowrt.engine.topology` - the network topology: edge/core ports, link names.
+* :mod:`flowrt.engine.topology` - the network topology: edge/core ports, link names;
+* :mod:`flowrt.engine.hosts` - where each MAC attaches (learned at edge ports).
 
 Not thread-safe: one event loop owns it (scripts reach it through a thread-safe host
 API). Every time-dependent method takes ``now`` in seconds so tests control the clock.
@@ -30,6 +31,7 @@ from flowrt.config import ConfigError, Properties
 from flowrt.engine.agents import AgentTable
 from flowrt.engine.flows import FlowEngine
 from flowrt.engine.groups import Lookups
+from flowrt.engine.hosts import HostLocator
 from flowrt.engine.metric_query import parse_selection
 from flowrt.engine.metrics import MetricStore
 from flowrt.engine.selfmetrics import self_metric_values
@@ -129,6 +131,12 @@ class Engine:
             max_definitions=self.props.require_int("flowrt.flows.max"),
             sample_budget=self.props.require_int("flowrt.flows.sample.budget"),
         )
+        self.hosts = HostLocator(
+            self.flows, self.topology,
+            max_hosts=self.props.require_int("flowrt.hosts.max"),
+            timeout=self.props.require_float("flowrt.hosts.timeout"),
+            vendor=lambda mac: enrich.oui_lookup(mac, "name"),
+        )
         self.thresholds = ThresholdEngine(events_max=self.props.require_int("events.max"))
         self.metrics.register_source(self.flows.metric_points)
         self.agents.on_forget = self._forget
@@ -202,6 +210,7 @@ class Engine:
         self.agents.expire_due(now)
         if self.topology.needs_names:  # links naming undeclared nodes/ports
             self.topology.learn(self.metrics.points(now), now)
+        self.hosts.tick(now)
 
     def _forget(self, agent: str, datasource: str | None) -> None:
         """The agent table forgot an idle data source (or a whole agent): its counter
@@ -239,7 +248,9 @@ class Engine:
     # --- topology -----------------------------------------------------------------
     def set_topology(self, body: Mapping[str, Any]) -> Topology:
         """Replace the topology (``{}`` clears it; raises TopologyError on a bad body)."""
-        return self.topology.set(body)
+        topology = self.topology.set(body)
+        self.hosts.sync()  # host location learning runs while a topology is set
+        return topology
 
     def get_topology(self) -> dict[str, Any]:
         """The topology as PUT (``{}`` when none is defined)."""

@@ -315,6 +315,9 @@ class FlowEngine:
         self._rotation = 0  # where the next shed sample's window of definitions starts
         self.log = FlowLog(log_size)
         self._flows: dict[str, Flow] = {}
+        #: definitions the engine keeps for itself (host location): counted like the
+        #: others on both ingest paths, but never listed, queried or capped as the user's
+        self._internal: dict[str, Flow] = {}
         self._packet_flows: tuple[Flow, ...] = ()
         self._drop_flows: tuple[Flow, ...] = ()
         self._ds_names: dict[int, str] = {}
@@ -361,8 +364,24 @@ class FlowEngine:
     def specs(self) -> dict[str, FlowSpec]:
         return {name: flow.spec for name, flow in self._flows.items()}
 
+    def set_internal(self, name: str, body: Mapping[str, Any]) -> Flow:
+        """Define (or replace) an internal definition: counted on every sample like the
+        user's (after them), absent from :meth:`specs`, queries and the definition cap."""
+        flow = Flow(FlowSpec.from_json(name, body), self.lookups, self.log, self.max_sources)
+        self._internal[name] = flow
+        self._reindex()
+        return flow
+
+    def delete_internal(self, name: str) -> None:
+        if self._internal.pop(name, None) is not None:
+            self._reindex()
+
+    def _all_flows(self) -> Iterator[Flow]:
+        yield from self._flows.values()
+        yield from self._internal.values()
+
     def _reindex(self) -> None:
-        flows = self._flows.values()
+        flows = list(self._all_flows())
         self._packet_flows = tuple(f for f in flows if not f.spec.dropped)
         self._drop_flows = tuple(f for f in flows if f.spec.dropped)
 
@@ -630,14 +649,14 @@ class FlowEngine:
         if ds is None:
             return
         source = (agent, ds)
-        for flow in self._flows.values():
+        for flow in self._all_flows():
             table = flow.tables.pop(source, None)
             if table is not None:
                 flow.evicted_retired += table.evicted
 
     def tick(self, now: float) -> None:
         """Flush flow logs, expire idle keys, drop idle data sources and key shapes."""
-        for flow in self._flows.values():
+        for flow in self._all_flows():
             if flow.tracker is not None:
                 flow.tracker.flush(now)
             tables = flow.tables

@@ -65,7 +65,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from operator import itemgetter
 from typing import Any, NamedTuple
 
@@ -385,6 +385,11 @@ class FlowTable:
         """When ``key`` was last added to (seconds), or None when it is not tracked."""
         entry = self._entries.get(key)
         return None if entry is None else entry[1]
+
+    def updates(self) -> Iterator[tuple[str, float]]:
+        """Every tracked key with its last update time (seconds), in no order."""
+        for key, entry in self._entries.items():
+            yield key, entry[1]
 
     def top(
         self, now: float, max_flows: int | None = None, min_value: float = 0.0

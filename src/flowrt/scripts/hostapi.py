@@ -469,13 +469,24 @@ class HostApi:
                 result.append({**row, "metricName": name.strip()})
         return result
 
-    def topologyLocatedHostMacs(self, *_: Any) -> list[str]:
-        """No host location is learned yet: no MAC is located (see docs/apps.md)."""
-        return []
+    def topologyLocatedHostMacs(self, agent: Any = None, ifindex: Any = None) -> list[str]:
+        """MACs located at edge ports (learned while a topology is set), sorted; with
+        ``agent`` (and ``ifindex``), those located at that agent (port)."""
+        hosts = self.services.engine.hosts
+        return self._on_loop(hosts.macs, None if agent is None else str(agent), ifindex)
 
     def topologyLocateHostMac(self, mac: Any) -> list[dict[str, Any]] | None:
-        """No host location is learned yet: every MAC is unknown (null)."""
-        return None
+        """Where ``mac`` attaches: ``[{agent, ifindex, node, port, vlan, ipaddress,
+        ip6address, ouiname, mac}]``, most recently seen first; null when not located."""
+        return self._on_loop(self.services.engine.hosts.locate_mac, mac)
+
+    def topologyLocateHostIP(self, address: Any) -> list[dict[str, Any]] | None:
+        """Locations whose latest IPv4 source address is ``address`` (null if none)."""
+        return self._on_loop(self.services.engine.hosts.locate_address, address, 4)
+
+    def topologyLocateHostIP6(self, address: Any) -> list[dict[str, Any]] | None:
+        """Locations whose latest IPv6 source address is ``address`` (null if none)."""
+        return self._on_loop(self.services.engine.hosts.locate_address, address, 6)
 
     # --- groups and maps --------------------------------------------------------------
     def setGroups(self, name: str, spec: Any) -> bool:

@@ -129,6 +129,13 @@ function bgpAddNeighbor(router, as, id, opts, onOpen, onClose) {
   if (has) __bgp[String(router)] = {open: onOpen, close: onClose};
   return __call('bgpAddNeighbor', [router, as, id, opts === undefined ? null : opts, has]);
 }
+function formatNumber(v, p, l) {  // JSON has no NaN or Infinity: send them as text
+  // (undefined is NaN as a number: sflow-test formats counters it has not set yet)
+  if (v === undefined || (typeof v === 'number' && !isFinite(v))) v = String(Number(v));
+  return __call('formatNumber', __args(arguments).map(function (a, i) {
+    return i === 0 ? v : a;
+  }));
+}
 function print() { __call('logInfo', [__args(arguments).join(' ')]); }
 var console = {
   log: print, info: print,
@@ -415,5 +422,5 @@ def _ready() -> bool:
 
 _JS_DEFINED = frozenset({"include", "httpAsync", "bgpAddNeighbor", "clearEventHandler",
                          "clearFlowHandler", "clearIntervalHandler", "clearHttpHandler",
-                         "logFine", "logInfo", "logWarning", "logSevere"})
+                         "logFine", "logInfo", "logWarning", "logSevere", "formatNumber"})
 """API functions the prelude defines in JS itself (they also keep JS-side state)."""

@@ -12,6 +12,11 @@ text, ``''`` is a quote), then a number part of ``#``, ``0``, ``,`` and ``.``:
 * rounding is half-even, as in that engine; a negative number gets ``-`` before the
   prefix.
 
+A JavaScript ``NaN`` (``Date.now() - undefined``, or ``undefined`` itself, as sflow-test
+formats before a test starts) prints ``NaN`` and an infinity ``∞`` (with the pattern's
+prefix and suffix), as that engine prints them; the JavaScript binding passes them as
+the strings ``"NaN"`` and ``"Infinity"`` (JSON has no such numbers).
+
 Anything else in the number part (exponents, ``;`` negative sub-patterns) is refused
 with a clear message rather than formatted wrongly.
 """
@@ -23,6 +28,7 @@ from typing import Any
 
 MAX_PATTERN_CHARS = 200
 _NUMBER_CHARS = frozenset("#0,.")
+NAN_TEXT, INFINITY_TEXT = "NaN", "\u221e"
 
 
 class NumberFormatError(ValueError):
@@ -82,14 +88,16 @@ def format_number(value: Any, pattern: Any = None) -> str:
         number = Decimal(str(value))
     except InvalidOperation:
         raise NumberFormatError(f"formatNumber: expected a number, got {value!r}") from None
-    if not number.is_finite():
-        return str(value)
+    if number.is_nan():
+        return NAN_TEXT  # the one value printed without the pattern's prefix and suffix
     if pattern is None:
         pattern = "#,##0.###"
     pattern = str(pattern)
     if len(pattern) > MAX_PATTERN_CHARS:
         raise NumberFormatError(f"formatNumber: pattern longer than {MAX_PATTERN_CHARS}")
     prefix, spec, suffix, percent = _split(pattern)
+    if number.is_infinite():
+        return f"{'-' if number < 0 else ''}{prefix}{INFINITY_TEXT}{suffix}"
     if percent:
         number *= 100
     whole, _, fraction = spec.partition(".")
