@@ -38,11 +38,15 @@ from typing import TYPE_CHECKING, Any
 
 from flowrt._core import NATIVE_PATH, load_native
 from flowrt._core.lower import Plan, lower_spec
+from flowrt.engine.agents import Outcome
 from flowrt.engine.flows import KEYS_RESOLUTION, Flow
 from flowrt.flowlang.sampleview import FlowSampleView
 from flowrt.sflow.decode import decode_datagram
 from flowrt.sflow.model import CounterSample, Datagram, FlowSample
 from flowrt.sflow.registry import FLOW_RECORDS
+
+_DUPLICATE = Outcome.DUPLICATE
+_NO_SAMPLES: list[Any] = []
 
 if TYPE_CHECKING:
     from flowrt.engine.core import Engine
@@ -73,7 +77,9 @@ class NativeIngest:
         self._fallback: tuple[Flow, ...] = ()
         self._pending_now: float | None = None
         self._agg_limit: int = native.AGG_LIMIT
+        self._apply_sums: Any = native.apply_sums
         engine.ingest_path = NATIVE_PATH
+        engine.agents.flow_stream = native.FlowStream  # new data sources account in C
 
     # --- programs ---------------------------------------------------------------------
     def _sync(self) -> None:
@@ -110,33 +116,61 @@ class NativeIngest:
         if self._pending_now is not None and now != self._pending_now:
             self.flush()
         engine = self.engine
-        walked = self.core.walk(payload)
+        core = self.core
+        walked = core.scan(payload)
         if walked is None:
             self.flush()  # keep additions in arrival order around a reference datagram
             engine.ingest_datagram(payload, source_ip, now)
             return
-        dgram, shapes, python_samples = walked
+        header, shapes, python_samples = walked
+        counters = engine.counters
+        agents = engine.agents
         decoded: Datagram | None = None
-        if dgram is None:  # flow and counter samples: the reference decoder reads it
+        flow_samples: list[Any]
+        duplicates: set[int] = set()
+        if header is not None:  # flow samples only: the datagram header, then C per sample
+            agent, sub_agent, sequence, uptime = header
+            stats, stream, outcome = agents.admit(
+                agent, sub_agent, sequence, uptime, source_ip, now, zlib.crc32(payload)
+            )
+            if outcome is _DUPLICATE:
+                return  # dropped whole before anything counts it (counted in its stream)
+            counters.datagrams += 1
+            counters.bytes += len(payload)
+            if stats is None:
+                return  # refused: over the agent cap (counted there)
+            assert stream is not None
+            mask = core.account(stats.by_code, stream, stream.restarts, uptime, now)
+            if mask is False:  # a new data source (or a cap): Python accounts this one
+                light = core.light()
+                kept = agents.observe_samples(stats, stream, light, now).samples
+                flow_samples = light.samples
+                if len(kept) != len(flow_samples):
+                    kept_ids = {id(sample) for sample in kept}
+                    duplicates = {
+                        i for i, s in enumerate(flow_samples) if id(s) not in kept_ids
+                    }
+            else:
+                flow_samples = _NO_SAMPLES
+                if mask is not None:
+                    duplicates = {i for i, skip in enumerate(mask) if skip}
+            nsamples = core.walked_samples
+        else:  # flow and counter samples: the reference decoder reads it
             decoded = decode_datagram(payload)
             if decoded.errors:
                 self.flush()
                 engine.ingest_datagram(payload, source_ip, now)
                 return
-            dgram = decoded
-        admission = engine.agents.observe(dgram, source_ip, now, zlib.crc32(payload))
-        if admission.duplicate:
-            return  # dropped whole before anything counts it (counted in its stream)
-        counters = engine.counters
-        counters.datagrams += 1
-        counters.bytes += len(payload)
-        if admission.agent is None:
-            return  # refused: over the agent cap (counted there)
-        agent = dgram.agent or source_ip
-        kept = admission.samples
-        restarted = admission.restarted
-        flow_samples: list[Any]
-        if decoded is not None:
+            admission = agents.observe(decoded, source_ip, now, zlib.crc32(payload))
+            if admission.duplicate:
+                return
+            counters.datagrams += 1
+            counters.bytes += len(payload)
+            if admission.agent is None:
+                return
+            agent = decoded.agent or source_ip
+            kept = admission.samples
+            restarted = admission.restarted
             flow_samples = [s for s in decoded.samples if s.__class__ is FlowSample]
             for sample in kept:
                 if sample.__class__ is CounterSample:
@@ -145,14 +179,10 @@ class NativeIngest:
                         agent, sample, decoded.uptime, now,
                         restart=bool(restarted) and any(r is sample for r in restarted),
                     )
-        else:
-            flow_samples = dgram.samples
-        # duplicate samples (seen before in another datagram) are skipped by the core too
-        duplicates: set[int] = set()
-        if len(kept) != len(dgram.samples):
             kept_ids = {id(sample) for sample in kept}
             duplicates = {i for i, s in enumerate(flow_samples) if id(s) not in kept_ids}
-        counters.flow_samples += len(flow_samples) - len(duplicates)
+            nsamples = len(flow_samples)
+        counters.flow_samples += nsamples - len(duplicates)
         flows = engine.flows
         seen = flows._shapes
         per_sample = bool(duplicates or python_samples)
@@ -185,7 +215,6 @@ class NativeIngest:
             )
         elif duplicates:
             skip = bytes(1 if i in duplicates else 0 for i in range(len(flow_samples)))
-        core = self.core
         core.commit(skip)
         self._pending_now = now
         if core.pending >= self._agg_limit:  # bounded memory: drain before the batch ends
@@ -228,15 +257,18 @@ class NativeIngest:
         self._pending_now = None
         flows = self.engine.flows
         sources, make_source = flows._sources, flows._source
-        by_id = self._by_id
-        for flow_id, agent, code, key, value, _samples in self.core.drain():
+        by_id, apply = self._by_id, self._apply_sums
+        for flow_id, agent, code, keys, values in self.core.drain_grouped():
             flow = by_id[flow_id]
             source = sources.get((agent, code)) or make_source(agent, code)
             table = flow.tables.get(source) or flow.new_table(source)
             if table is None:
                 continue
-            table.add(key, value, None, now)
-            if flow.watcher is not None:
+            if flow.watcher is None:
+                table.add_many(keys, values, now, apply)
+                continue
+            for key, value in zip(keys, values, strict=True):
+                table.add(key, value, None, now)
                 flow.notify(table, source, key, now)
 
 
