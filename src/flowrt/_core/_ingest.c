@@ -525,6 +525,11 @@ typedef struct {
     char agent[INET6_ADDRSTRLEN + 1];
     size_t agent_len;
     int mixed; /* the walked datagram also holds counter samples */
+    /* where they are: bytes [counter_at[i], counter_end[i]) of the payload, and the end
+       of the datagram header (their counters-only copy is that header + them) */
+    size_t *counter_at, *counter_end;
+    int ncounters;
+    size_t header_end;
     uint32_t hdr[4]; /* the walked datagram's sub agent, sequence, uptime, sample count */
     PyObject *pending_payload;
     Agg agg;
@@ -558,6 +563,8 @@ static void Core_dealloc(Core *c) {
     PyMem_Free(c->rule_tags);
     PyMem_Free(c->rule_mins);
     PyMem_Free(c->samples);
+    PyMem_Free(c->counter_at);
+    PyMem_Free(c->counter_end);
     PyMem_Free(c->agg.slots);
     PyMem_Free(c->agg.arena);
     Py_TYPE(c)->tp_free((PyObject *)c);
@@ -587,7 +594,9 @@ static int Core_init(Core *c, PyObject *args, PyObject *kw) {
     c->nrules = (int)n;
     if (!c->samples) {
         c->samples = PyMem_Calloc(MAX_SAMPLES, sizeof(Sample));
-        if (!c->samples) { PyErr_NoMemory(); return -1; }
+        c->counter_at = PyMem_Calloc(MAX_SAMPLES, sizeof(size_t));
+        c->counter_end = PyMem_Calloc(MAX_SAMPLES, sizeof(size_t));
+        if (!c->samples || !c->counter_at || !c->counter_end) { PyErr_NoMemory(); return -1; }
     }
     return 0;
 }
@@ -604,6 +613,7 @@ static int record_ok(const Core *c, uint32_t tag, uint32_t len) {
 static int walk_datagram(Core *c, const uint8_t *d, size_t end, uint32_t *hdr) {
     c->nsamples = 0;
     c->mixed = 0;
+    c->ncounters = 0;
     if (end < 8) return -1;
     if (rd32(d) != 5) return -1;
     uint32_t addr_type = rd32(d + 4);
@@ -626,11 +636,13 @@ static int walk_datagram(Core *c, const uint8_t *d, size_t end, uint32_t *hdr) {
     uint32_t count = rd32(d + off + 12);
     hdr[3] = count;
     off += 16;
+    c->header_end = off;
     for (uint32_t index = 0; index < count; index++) {
         if (off + 8 > end) return -1;
         uint32_t tag = rd32(d + off), length = rd32(d + off + 4);
         size_t start = off + 8, stop = start + length;
         if (stop > end) return -1;
+        size_t sample_at = off;
         off = start + (((size_t)length + 3) & ~(size_t)3);
         if (c->nsamples >= MAX_SAMPLES) return -1;
         Sample *s = &c->samples[c->nsamples];
@@ -670,7 +682,11 @@ static int walk_datagram(Core *c, const uint8_t *d, size_t end, uint32_t *hdr) {
             pos = start + 44;
             s->expanded = 1;
         } else if (tag == 2 || tag == 4) {
-            c->mixed = 1; /* counter samples: Python decodes them (and accounts the datagram) */
+            c->mixed = 1; /* counter samples: Python decodes them (a counters-only copy) */
+            if (c->ncounters >= MAX_SAMPLES) return -1;
+            c->counter_at[c->ncounters] = sample_at;
+            c->counter_end[c->ncounters] = off < end ? off : end;
+            c->ncounters++;
             continue;
         } else {
             return -1; /* discard and unknown samples: the reference path */
@@ -1195,10 +1211,31 @@ static PyObject *walk_common(Core *c, PyObject *payload, int light) {
     /* keep the payload alive while samples point into it (bytes are immutable) */
     Py_XSETREF(c->pending_payload, Py_NewRef(payload));
     memcpy(c->hdr, hdr, sizeof c->hdr);
-    PyObject *dgram = c->mixed ? Py_NewRef(Py_None)
-                      : light ? make_light_datagram(c, hdr)
-                              : Py_BuildValue("(s#III)", c->agent, (Py_ssize_t)c->agent_len,
-                                              hdr[0], hdr[1], hdr[2]);
+    PyObject *dgram;
+    if (light) {
+        dgram = c->mixed ? Py_NewRef(Py_None) : make_light_datagram(c, hdr);
+    } else {
+        PyObject *counters = Py_NewRef(Py_None);
+        if (c->mixed) {
+            size_t total = c->header_end;
+            for (int i = 0; i < c->ncounters; i++) total += c->counter_end[i] - c->counter_at[i];
+            Py_SETREF(counters, PyBytes_FromStringAndSize(NULL, (Py_ssize_t)total));
+            if (!counters) return NULL;
+            char *out = PyBytes_AS_STRING(counters);
+            const char *src = PyBytes_AS_STRING(payload);
+            memcpy(out, src, c->header_end);
+            uint32_t n = htonl((uint32_t)c->ncounters);
+            memcpy(out + c->header_end - 4, &n, 4);
+            size_t at = c->header_end;
+            for (int i = 0; i < c->ncounters; i++) {
+                size_t len = c->counter_end[i] - c->counter_at[i];
+                memcpy(out + at, src + c->counter_at[i], len);
+                at += len;
+            }
+        }
+        dgram = Py_BuildValue("(s#IIIN)", c->agent, (Py_ssize_t)c->agent_len, hdr[0], hdr[1],
+                              hdr[2], counters);
+    }
     if (!dgram) return NULL;
     PyObject *shapes = PyList_New(0), *py = PyList_New(0);
     if (!shapes || !py) goto fail;

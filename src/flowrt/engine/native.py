@@ -123,65 +123,58 @@ class NativeIngest:
             engine.ingest_datagram(payload, source_ip, now)
             return
         header, shapes, python_samples = walked
+        agent, sub_agent, sequence, uptime, counter_payload = header
         counters = engine.counters
         agents = engine.agents
         decoded: Datagram | None = None
-        flow_samples: list[Any]
+        flow_samples: list[Any] = _NO_SAMPLES
         duplicates: set[int] = set()
-        if header is not None:  # flow samples only: the datagram header, then C per sample
-            agent, sub_agent, sequence, uptime = header
-            stats, stream, outcome = agents.admit(
-                agent, sub_agent, sequence, uptime, source_ip, now, zlib.crc32(payload)
-            )
-            if outcome is _DUPLICATE:
-                return  # dropped whole before anything counts it (counted in its stream)
-            counters.datagrams += 1
-            counters.bytes += len(payload)
-            if stats is None:
-                return  # refused: over the agent cap (counted there)
-            assert stream is not None
-            mask = core.account(stats.by_code, stream, stream.restarts, uptime, now)
-            if mask is False:  # a new data source (or a cap): Python accounts this one
-                light = core.light()
-                kept = agents.observe_samples(stats, stream, light, now).samples
-                flow_samples = light.samples
-                if len(kept) != len(flow_samples):
-                    kept_ids = {id(sample) for sample in kept}
-                    duplicates = {
-                        i for i, s in enumerate(flow_samples) if id(s) not in kept_ids
-                    }
-            else:
-                flow_samples = _NO_SAMPLES
-                if mask is not None:
-                    duplicates = {i for i, skip in enumerate(mask) if skip}
-            nsamples = core.walked_samples
-        else:  # flow and counter samples: the reference decoder reads it
-            decoded = decode_datagram(payload)
-            if decoded.errors:
+        counter_dgram: Datagram | None = None
+        if counter_payload is not None:  # its counter samples, decoded by the reference
+            counter_dgram = decode_datagram(counter_payload)
+            if counter_dgram.errors:  # any fault: the whole datagram on the reference path
                 self.flush()
                 engine.ingest_datagram(payload, source_ip, now)
                 return
-            admission = agents.observe(decoded, source_ip, now, zlib.crc32(payload))
-            if admission.duplicate:
-                return
-            counters.datagrams += 1
-            counters.bytes += len(payload)
-            if admission.agent is None:
-                return
-            agent = decoded.agent or source_ip
-            kept = admission.samples
+        stats, stream, outcome = agents.admit(
+            agent, sub_agent, sequence, uptime, source_ip, now, zlib.crc32(payload)
+        )
+        if outcome is _DUPLICATE:
+            return  # dropped whole before anything counts it (counted in its stream)
+        counters.datagrams += 1
+        counters.bytes += len(payload)
+        if stats is None:
+            return  # refused: over the agent cap (counted there)
+        assert stream is not None
+        # flow samples in C when every data source is known, else all samples in Python
+        # (new data sources are made, and capped, in arrival order in one place)
+        mask = core.account(stats.by_code, stream, stream.restarts, uptime, now)
+        if mask is False:
+            if counter_dgram is None:
+                dgram = core.light()
+                flow_samples = dgram.samples
+            else:
+                dgram = decoded = decode_datagram(payload)
+                flow_samples = [s for s in dgram.samples if s.__class__ is FlowSample]
+                counter_dgram = None
+            admission = agents.observe_samples(stats, stream, dgram, now)
+            kept_ids = {id(sample) for sample in admission.samples}
+            duplicates = {i for i, s in enumerate(flow_samples) if id(s) not in kept_ids}
+        else:
+            if mask is not None:
+                duplicates = {i for i, skip in enumerate(mask) if skip}
+            if counter_dgram is not None:
+                admission = agents.observe_samples(stats, stream, counter_dgram, now)
+        if counter_payload is not None:
             restarted = admission.restarted
-            flow_samples = [s for s in decoded.samples if s.__class__ is FlowSample]
-            for sample in kept:
+            for sample in admission.samples:
                 if sample.__class__ is CounterSample:
                     counters.counter_samples += 1
                     engine.metrics.ingest_counters(
-                        agent, sample, decoded.uptime, now,
+                        agent, sample, uptime, now,
                         restart=bool(restarted) and any(r is sample for r in restarted),
                     )
-            kept_ids = {id(sample) for sample in kept}
-            duplicates = {i for i, s in enumerate(flow_samples) if id(s) not in kept_ids}
-            nsamples = len(flow_samples)
+        nsamples = core.walked_samples
         counters.flow_samples += nsamples - len(duplicates)
         flows = engine.flows
         seen = flows._shapes
@@ -189,7 +182,7 @@ class NativeIngest:
         if per_sample:  # rare: note shapes sample by sample, in order, as the reference does
             if decoded is None:
                 decoded = decode_datagram(payload)
-                flow_samples = decoded.samples
+                flow_samples = [s for s in decoded.samples if s.__class__ is FlowSample]
             for index, sample in enumerate(flow_samples):
                 if index in duplicates:
                     continue
@@ -203,13 +196,13 @@ class NativeIngest:
             if last is None or now - last >= KEYS_RESOLUTION:
                 if decoded is None:
                     decoded = decode_datagram(payload)
-                    flow_samples = decoded.samples
+                    flow_samples = [s for s in decoded.samples if s.__class__ is FlowSample]
                 flows._observe_keys(FlowSampleView(agent, flow_samples[index]), now)
         skip = None
         if python_samples or self._fallback:
             if decoded is None:
                 decoded = decode_datagram(payload)
-                flow_samples = decoded.samples
+                flow_samples = [s for s in decoded.samples if s.__class__ is FlowSample]
             skip = self._reference_samples(
                 agent, flow_samples, set(python_samples), duplicates, now
             )
