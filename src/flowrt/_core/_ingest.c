@@ -1657,8 +1657,72 @@ static PyObject *apply_sums(PyObject *Py_UNUSED(m), PyObject *args) {
     return PyLong_FromSsize_t(n);
 }
 
+/* sweep_entries(entries, cutoff, keep) -> (entries after, evicted) | None
+   FlowTable._sweep on a plain sum table: drop entries whose last update is before
+   ``cutoff`` (expire), then, when more than ``keep`` remain, keep the ``keep`` largest
+   by scaled sum, largest first and equal sums in dict order (what heapq.nlargest, i.e. a
+   stable reverse sort, gives). Returns the new dict (the same contents and order as
+   Python's) and how many were evicted; None when a value is not a float or is NaN
+   (Python sweeps then). */
+typedef struct { double v; Py_ssize_t i; } Ranked;
+
+static int ranked_cmp(const void *a, const void *b) {
+    const Ranked *x = a, *y = b;
+    if (x->v > y->v) return -1;
+    if (x->v < y->v) return 1;
+    return x->i < y->i ? -1 : x->i > y->i;
+}
+
+static PyObject *sweep_entries(PyObject *Py_UNUSED(m), PyObject *args) {
+    PyObject *entries;
+    double cutoff;
+    Py_ssize_t keep;
+    if (!PyArg_ParseTuple(args, "O!dn", &PyDict_Type, &entries, &cutoff, &keep)) return NULL;
+    Py_ssize_t n = PyDict_GET_SIZE(entries), pos = 0, live = 0;
+    PyObject **keys = PyMem_Calloc((size_t)n + 1, sizeof(PyObject *));
+    PyObject **vals = PyMem_Calloc((size_t)n + 1, sizeof(PyObject *));
+    Ranked *rank = PyMem_Calloc((size_t)n + 1, sizeof(Ranked));
+    PyObject *out = NULL, *k, *v;
+    if (!keys || !vals || !rank) { PyErr_NoMemory(); goto done; }
+    while (PyDict_Next(entries, &pos, &k, &v)) {
+        if (!PyList_CheckExact(v) || PyList_GET_SIZE(v) < 2) goto python;
+        PyObject *sum = PyList_GET_ITEM(v, 0), *last = PyList_GET_ITEM(v, 1);
+        if (!PyFloat_CheckExact(sum) || !PyFloat_CheckExact(last)) goto python;
+        double x = PyFloat_AS_DOUBLE(sum);
+        if (x != x) goto python;
+        if (PyFloat_AS_DOUBLE(last) < cutoff) continue; /* idle: expired */
+        keys[live] = k;
+        vals[live] = v;
+        rank[live].v = x;
+        rank[live].i = live;
+        live++;
+    }
+    Py_ssize_t evicted = 0, take = live;
+    if (live > keep) {
+        qsort(rank, (size_t)live, sizeof(Ranked), ranked_cmp);
+        evicted = live - keep;
+        take = keep;
+    }
+    PyObject *fresh = PyDict_New();
+    if (!fresh) goto done;
+    for (Py_ssize_t j = 0; j < take; j++) {
+        Py_ssize_t i = live > keep ? rank[j].i : j;
+        if (PyDict_SetItem(fresh, keys[i], vals[i]) < 0) { Py_DECREF(fresh); goto done; }
+    }
+    out = Py_BuildValue("(Nn)", fresh, evicted);
+    goto done;
+python:
+    out = Py_NewRef(Py_None);
+done:
+    PyMem_Free(keys);
+    PyMem_Free(vals);
+    PyMem_Free(rank);
+    return out;
+}
+
 static PyMethodDef module_methods[] = {
     {"apply_sums", apply_sums, METH_VARARGS, "FlowTable.add_many's loop (plain sum tables)."},
+    {"sweep_entries", sweep_entries, METH_VARARGS, "FlowTable._sweep (plain sum tables)."},
     {NULL, NULL, 0, NULL},
 };
 

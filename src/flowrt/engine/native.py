@@ -78,6 +78,7 @@ class NativeIngest:
         self._pending_now: float | None = None
         self._agg_limit: int = native.AGG_LIMIT
         self._apply_sums: Any = native.apply_sums
+        self._sweep_entries: Any = native.sweep_entries
         engine.ingest_path = NATIVE_PATH
         engine.agents.flow_stream = native.FlowStream  # new data sources account in C
 
@@ -250,7 +251,7 @@ class NativeIngest:
         self._pending_now = None
         flows = self.engine.flows
         sources, make_source = flows._sources, flows._source
-        by_id, apply = self._by_id, self._apply_sums
+        by_id, apply, sweep = self._by_id, self._apply_sums, self._sweep_entries
         for flow_id, agent, code, keys, values in self.core.drain_grouped():
             flow = by_id[flow_id]
             source = sources.get((agent, code)) or make_source(agent, code)
@@ -258,7 +259,7 @@ class NativeIngest:
             if table is None:
                 continue
             if flow.watcher is None:
-                table.add_many(keys, values, now, apply)
+                table.add_many(keys, values, now, apply, sweep)
                 continue
             for key, value in zip(keys, values, strict=True):
                 table.add(key, value, None, now)

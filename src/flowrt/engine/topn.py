@@ -351,15 +351,16 @@ class FlowTable:
 
     def add_many(
         self, keys: list[str], values: list[float], now: float,
-        apply: Callable[..., int] | None = None,
+        apply: Callable[..., int] | None = None, sweep: Callable[..., Any] | None = None,
     ) -> None:
         """``add(key, value, None, now)`` for each pair in order, in one call.
 
         The compiled core's flush applies one table's aggregated sums per batch with it
-        (no ``values`` slots), passing ``apply``, the core's ``apply_sums`` (the same
-        loop in C); the entries equal those of the per-key calls either way.
+        (no ``values`` slots), passing ``apply`` and ``sweep``, the core's
+        ``apply_sums`` and ``sweep_entries`` (the same loop and the same sweep in C); the
+        entries, their order and ``evicted`` equal those of the per-key calls.
         """
-        if self._mixed is not None or self.__class__ is not FlowTable:
+        if not keys or self._mixed is not None or self.__class__ is not FlowTable:
             for key, value in zip(keys, values, strict=True):
                 self.add(key, value, None, now)
             return
@@ -374,7 +375,7 @@ class FlowTable:
                 done = apply(self._entries, keys, values, done, growth, now, self.capacity)
                 if done >= total:
                     return
-                self._sweep(now)  # full: make room, then add the new key as add() does
+                self._sweep_with(now, sweep)  # full: make room, add the key as add() does
                 self._entries[keys[done]] = [values[done] * growth, now, None]
                 done += 1
         entries = self._entries
@@ -391,6 +392,17 @@ class FlowTable:
             else:
                 entry[0] += value * growth
                 entry[1] = now
+
+    def _sweep_with(self, now: float, sweep: Callable[..., Any] | None) -> None:
+        """:meth:`_sweep`, by the core's ``sweep_entries`` when given (None: Python)."""
+        result = None if sweep is None else sweep(
+            self._entries, now - self.idle_timeout, int(self.capacity * RETAIN_FRACTION)
+        )
+        if result is None:
+            self._sweep(now)
+            return
+        self._entries, evicted = result
+        self.evicted += evicted
 
     def _sweep(self, now: float) -> None:
         """Make room: drop idle keys, then keep the largest ``RETAIN_FRACTION`` of capacity."""
