@@ -4,11 +4,12 @@ The native ingest path receives in its own thread: ``Core.recv`` waits for the s
 and takes up to ``BATCH`` datagrams with one ``recvmmsg`` call, both without the GIL, so
 HTTP, scripts and the tick keep the interpreter while the thread waits in the kernel.
 Batches are handed to the event loop (which owns the engine) through a queue and one
-"pump" callback that ingests ONE batch and, if more wait, schedules itself again behind
-whatever else became ready meanwhile. So at most one batch's work ever stands between a
-ready HTTP callback and its turn: with one callback per batch, every hop of a request's
-handling (socket readable, task step, response write) could wait behind all the batches
-in flight, which was most of /activeflows' p99 at the highest lossless rate.
+"pump" callback that ingests at most ``LOOP_CHUNK`` datagrams (a slice of one batch, at
+one ``now``, then flushed) and, if more wait, schedules itself again behind whatever else
+became ready meanwhile. So at most one slice's work ever stands between a ready HTTP
+callback and its turn: with one callback per batch, every hop of a request's handling
+(socket readable, task step, response write) could wait behind all the batches in
+flight, which was most of /activeflows' p99 at the highest lossless rate.
 
 Backpressure is bounded: at most ``MAX_IN_FLIGHT`` batches wait for the loop; past that
 the thread stops receiving and the kernel buffer absorbs, then drops (counted through
@@ -27,6 +28,7 @@ from typing import Any
 BATCH = 256
 POLL_MS = 100
 MAX_IN_FLIGHT = 4
+LOOP_CHUNK = 64  # datagrams ingested per loop turn (one now and one flush each)
 
 Batch = list[tuple[bytes, str, int]]
 
@@ -55,16 +57,21 @@ class BatchReceiver:
         self._thread.start()
 
     def _pump(self) -> None:
-        """On the loop: ingest one queued batch, then yield to the loop if more wait."""
+        """On the loop: ingest one slice of the first queued batch, then yield to the loop
+        if more wait."""
         with self._lock:
             if not self._queue:
                 self._pumping = False
                 return
             batch, drops = self._queue.popleft()
+            rest = batch[LOOP_CHUNK:]
+            if rest:  # the rest of this batch goes first next turn
+                self._queue.appendleft((rest, drops))
         try:
-            self._on_batch(batch, drops)
+            self._on_batch(batch[:LOOP_CHUNK] if rest else batch, drops)
         finally:
-            self._slots.release()
+            if not rest:
+                self._slots.release()  # the whole batch is in
             with self._lock:
                 more = bool(self._queue)
                 if not more:
