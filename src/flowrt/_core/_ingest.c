@@ -1409,8 +1409,13 @@ static PyObject *Core_drain(Core *c, PyObject *Py_UNUSED(ignored)) {
    whole table's updates in one call. */
 static PyObject *Core_drain_grouped(Core *c, PyObject *Py_UNUSED(ignored)) {
     Agg *a = &c->agg;
-    PyObject *out = PyList_New(0), *groups = PyDict_New();
-    if (!out || !groups) goto fail;
+    size_t mcap = 16;
+    while (mcap < a->used * 2 + 2) mcap *= 2;
+    /* prefix (flow id, code, agent) -> group: open addressing over the drain's groups */
+    typedef struct { uint64_t hash; const char *prefix; size_t len; PyObject *group; } GroupSlot;
+    GroupSlot *map = PyMem_Calloc(mcap, sizeof(GroupSlot));
+    PyObject *out = PyList_New(0);
+    if (!map || !out) { PyMem_Free(map); Py_XDECREF(out); return PyErr_NoMemory(); }
     for (size_t i = 0; i < a->cap; i++) {
         Slot *s = &a->slots[i];
         if (!s->hash) continue;
@@ -1418,25 +1423,26 @@ static PyObject *Core_drain_grouped(Core *c, PyObject *Py_UNUSED(ignored)) {
         size_t p = sizeof(int) + sizeof(uint64_t);
         size_t alen = (uint8_t)k[p++];
         size_t plen = p + alen;
-        PyObject *prefix = PyBytes_FromStringAndSize(k, (Py_ssize_t)plen);
-        if (!prefix) goto fail;
-        PyObject *group = PyDict_GetItemWithError(groups, prefix);
+        uint64_t h = hash_bytes(k, plen);
+        size_t j = h & (mcap - 1);
+        while (map[j].hash && !(map[j].hash == h && map[j].len == plen &&
+                                memcmp(map[j].prefix, k, plen) == 0))
+            j = (j + 1) & (mcap - 1);
+        PyObject *group = map[j].group;
         if (!group) {
-            if (PyErr_Occurred()) { Py_DECREF(prefix); goto fail; }
             int flow_id;
             uint64_t code;
             memcpy(&flow_id, k, sizeof(int));
             memcpy(&code, k + sizeof(int), sizeof code);
             group = Py_BuildValue("(is#K[][])", flow_id, k + sizeof(int) + sizeof code + 1,
                                   (Py_ssize_t)alen, (unsigned long long)code);
-            if (!group || PyDict_SetItem(groups, prefix, group) < 0 || PyList_Append(out, group) < 0) {
-                Py_XDECREF(group);
-                Py_DECREF(prefix);
-                goto fail;
-            }
-            Py_DECREF(group); /* the dict and the list hold it */
+            if (!group || PyList_Append(out, group) < 0) { Py_XDECREF(group); goto fail; }
+            Py_DECREF(group); /* the list holds it */
+            map[j].hash = h;
+            map[j].prefix = k;
+            map[j].len = plen;
+            map[j].group = group;
         }
-        Py_DECREF(prefix);
         PyObject *key = PyUnicode_DecodeUTF8(k + plen, (Py_ssize_t)(s->len - plen), NULL);
         PyObject *value = PyFloat_FromDouble(s->sum);
         if (!key || !value || PyList_Append(PyTuple_GET_ITEM(group, 3), key) < 0 ||
@@ -1448,12 +1454,12 @@ static PyObject *Core_drain_grouped(Core *c, PyObject *Py_UNUSED(ignored)) {
         Py_DECREF(key);
         Py_DECREF(value);
     }
-    Py_DECREF(groups);
+    PyMem_Free(map);
     agg_clear(a);
     return out;
 fail:
-    Py_XDECREF(out);
-    Py_XDECREF(groups);
+    PyMem_Free(map);
+    Py_DECREF(out);
     return NULL;
 }
 
@@ -1648,8 +1654,14 @@ static PyObject *apply_sums(PyObject *Py_UNUSED(m), PyObject *args) {
         }
         if (PyErr_Occurred()) return NULL;
         if (PyDict_GET_SIZE(entries) >= capacity) return PyLong_FromSsize_t(i);
-        PyObject *fresh = Py_BuildValue("[dOO]", value * growth, now, Py_None);
-        if (!fresh) return NULL;
+        PyObject *fresh = PyList_New(3), *x = PyFloat_FromDouble(value * growth);
+        if (!fresh || !x) { Py_XDECREF(fresh); Py_XDECREF(x); return NULL; }
+        PyList_SET_ITEM(fresh, 0, x);
+        PyList_SET_ITEM(fresh, 1, Py_NewRef(now));
+        PyList_SET_ITEM(fresh, 2, Py_NewRef(Py_None));
+        /* [float, float, None] cannot be part of a reference cycle: keep the (many) table
+           entries out of the cyclic garbage collector's generations */
+        PyObject_GC_UnTrack(fresh);
         int rc = PyDict_SetItem(entries, key, fresh);
         Py_DECREF(fresh);
         if (rc < 0) return NULL;
