@@ -7,14 +7,20 @@ ones the reference path's ``FlowTable.add`` calls give, including ties in a swee
 
 from __future__ import annotations
 
+import os
+
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from flowrt._core import load_native
 from flowrt.engine.topn import FlowTable
 
+if os.environ.get("FLOWRT_NO_EXTENSIONS"):
+    pytest.skip("reference-path run: no compiled core to compare", allow_module_level=True)
 native = load_native()
-assert native is not None, "the compiled core must be built for tests/core"
+if native is None:
+    raise ImportError("flowrt._core._ingest is not built: run `make test` (pip install -e .)")
 
 batch = st.tuples(
     st.sampled_from([0.0, 0.0, 0.5, 3.0, 400.0]),  # time step
