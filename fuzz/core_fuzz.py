@@ -2,9 +2,12 @@
 
 Each input is one datagram plus a byte that picks the flow programs to run over it; the
 property: ``walk`` returns None or a (datagram, shapes, python_samples) triple, then
-``commit`` and ``drain`` run, and the sanitizers see no memory or undefined-behaviour
-error. ``make fuzz`` builds the extension with ``-fsanitize=address,undefined`` (gcc,
-``FLOWRT_SANITIZE=1``) into build/asan and runs this with libasan preloaded.
+``commit`` and ``drain`` run; on some inputs also ``scan``, ``account`` (FlowStream
+accounting against data sources made on sight), ``drain_grouped`` and a table's
+``add_many`` through ``apply_sums``/``sweep_entries``; and the sanitizers see no memory
+or undefined-behaviour error. ``make fuzz`` builds the extension with
+``-fsanitize=address,undefined`` (gcc, ``FLOWRT_SANITIZE=1``) into build/asan and runs
+this with libasan preloaded.
 
 Modes: with atheris installed and ``--atheris``, a coverage-guided run (coverage of the
 Python side only: gcc cannot instrument the C for libFuzzer; clang could); by default a
@@ -25,6 +28,7 @@ from types import ModuleType
 
 from flowrt._core.lower import lower_spec
 from flowrt.engine.native import record_rules
+from flowrt.engine.topn import FlowTable
 from flowrt.flowlang.spec import FlowSpec
 from flowrt.sflow.model import Datagram, FlowSample
 
@@ -54,6 +58,31 @@ def load_core(path: str | None) -> ModuleType:
     return _ingest
 
 
+class _Accounting:
+    """A stand-in sub-agent stream and agent for Core.account: data sources made on
+    sight, each with a FlowStream (the accounting's results are tests/core's business;
+    here the sanitizers watch the memory)."""
+
+    def __init__(self, native: ModuleType) -> None:
+        from flowrt.engine.agents import AccountingTotals, DataSourceStats
+
+        totals = AccountingTotals()
+        self.restarts = 0
+        self.by_code: dict[int, object] = {}
+        self.make = lambda: DataSourceStats.new(totals, native.FlowStream)
+
+    def know(self, light: object) -> None:
+        for sample in getattr(light, "samples", ()):
+            code = sample.source_id_type << 32 | sample.source_id_index
+            if code not in self.by_code and len(self.by_code) < 256:
+                self.by_code[code] = self.make()
+
+
+ACCOUNTING: _Accounting
+TABLE = FlowTable(5, 10.0, capacity=40)
+NATIVE: ModuleType
+
+
 def make_cores(native: ModuleType) -> list[object]:
     cores = []
     for i in range(len(FLOWS) + 1):
@@ -79,6 +108,18 @@ def run_one(cores: list, data: bytes) -> None:
         assert isinstance(counted, int) and counted >= 0
     else:
         core.commit()
+    if data[0] & 0x20:  # the accounting path: scan, FlowStream accounting, grouped drain
+        scanned = core.scan(data[1:])
+        if scanned is not None:
+            header, shapes, python_samples = scanned
+            assert len(header) == 5 and (header[4] is None or isinstance(header[4], bytes))
+            if data[0] & 0x10:
+                ACCOUNTING.know(core.light())
+            mask = core.account(ACCOUNTING.by_code, ACCOUNTING, 0, header[3], 1.0)
+            assert mask is None or mask is False or len(mask) == core.walked_samples
+        core.commit()
+        for _flow_id, _agent, _code, keys, values in core.drain_grouped():
+            TABLE.add_many(keys, values, 1.0 + data[0], NATIVE.apply_sums, NATIVE.sweep_entries)
     if data[0] & 0x40:
         for item in core.drain():
             assert len(item) == 6
@@ -119,7 +160,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--atheris", action="store_true")
     args, rest = parser.parse_known_args()
-    cores = make_cores(load_core(os.environ.get("FLOWRT_CORE_SO")))
+    global ACCOUNTING, NATIVE
+    NATIVE = load_core(os.environ.get("FLOWRT_CORE_SO"))
+    ACCOUNTING = _Accounting(NATIVE)
+    cores = make_cores(NATIVE)
     if args.atheris:
         import atheris
 

@@ -17,6 +17,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -524,6 +525,12 @@ typedef struct {
     char agent[INET6_ADDRSTRLEN + 1];
     size_t agent_len;
     int mixed; /* the walked datagram also holds counter samples */
+    /* where they are: bytes [counter_at[i], counter_end[i]) of the payload, and the end
+       of the datagram header (their counters-only copy is that header + them) */
+    size_t *counter_at, *counter_end;
+    int ncounters;
+    size_t header_end;
+    uint32_t hdr[4]; /* the walked datagram's sub agent, sequence, uptime, sample count */
     PyObject *pending_payload;
     Agg agg;
     /* counters */
@@ -556,6 +563,8 @@ static void Core_dealloc(Core *c) {
     PyMem_Free(c->rule_tags);
     PyMem_Free(c->rule_mins);
     PyMem_Free(c->samples);
+    PyMem_Free(c->counter_at);
+    PyMem_Free(c->counter_end);
     PyMem_Free(c->agg.slots);
     PyMem_Free(c->agg.arena);
     Py_TYPE(c)->tp_free((PyObject *)c);
@@ -585,7 +594,9 @@ static int Core_init(Core *c, PyObject *args, PyObject *kw) {
     c->nrules = (int)n;
     if (!c->samples) {
         c->samples = PyMem_Calloc(MAX_SAMPLES, sizeof(Sample));
-        if (!c->samples) { PyErr_NoMemory(); return -1; }
+        c->counter_at = PyMem_Calloc(MAX_SAMPLES, sizeof(size_t));
+        c->counter_end = PyMem_Calloc(MAX_SAMPLES, sizeof(size_t));
+        if (!c->samples || !c->counter_at || !c->counter_end) { PyErr_NoMemory(); return -1; }
     }
     return 0;
 }
@@ -602,6 +613,7 @@ static int record_ok(const Core *c, uint32_t tag, uint32_t len) {
 static int walk_datagram(Core *c, const uint8_t *d, size_t end, uint32_t *hdr) {
     c->nsamples = 0;
     c->mixed = 0;
+    c->ncounters = 0;
     if (end < 8) return -1;
     if (rd32(d) != 5) return -1;
     uint32_t addr_type = rd32(d + 4);
@@ -624,11 +636,13 @@ static int walk_datagram(Core *c, const uint8_t *d, size_t end, uint32_t *hdr) {
     uint32_t count = rd32(d + off + 12);
     hdr[3] = count;
     off += 16;
+    c->header_end = off;
     for (uint32_t index = 0; index < count; index++) {
         if (off + 8 > end) return -1;
         uint32_t tag = rd32(d + off), length = rd32(d + off + 4);
         size_t start = off + 8, stop = start + length;
         if (stop > end) return -1;
+        size_t sample_at = off;
         off = start + (((size_t)length + 3) & ~(size_t)3);
         if (c->nsamples >= MAX_SAMPLES) return -1;
         Sample *s = &c->samples[c->nsamples];
@@ -668,7 +682,11 @@ static int walk_datagram(Core *c, const uint8_t *d, size_t end, uint32_t *hdr) {
             pos = start + 44;
             s->expanded = 1;
         } else if (tag == 2 || tag == 4) {
-            c->mixed = 1; /* counter samples: Python decodes them (and accounts the datagram) */
+            c->mixed = 1; /* counter samples: Python decodes them (a counters-only copy) */
+            if (c->ncounters >= MAX_SAMPLES) return -1;
+            c->counter_at[c->ncounters] = sample_at;
+            c->counter_end[c->ncounters] = off < end ? off : end;
+            c->ncounters++;
             continue;
         } else {
             return -1; /* discard and unknown samples: the reference path */
@@ -791,6 +809,276 @@ static int count_sample(Core *c, const Program *p, Sample *s) {
     return agg_add(&c->agg, key, n, value) < 0 ? -1 : 1;
 }
 
+/* ---------------------------------------------------------------- flow-sample accounting */
+/* FlowStream: one data source's flow_sample stream, the C port of
+ * flowrt.engine.agents' SequenceTracker (the rule in that module's docstring: a ring of
+ * REORDER_WINDOW fingerprints, outcomes FIRST/IN_ORDER/GAP/DUPLICATE/LATE/STALE/RESTART)
+ * together with DataSourceStats.add_flow's per-sample bookkeeping (agent drops delta,
+ * sample_pool advance for the effective sampling rate, sampling rate). The Python
+ * tracker is the oracle: tests/core/test_flow_stream.py drives both with the same
+ * streams. Counts the table-wide StreamTotals (``totals``) and the data source's
+ * ``flow_drops`` (and its totals) live in Python and are updated here only when they
+ * change (anomalies and drops, rare); everything per sample stays in C. */
+#define RW 64
+#define RW_MASK (RW - 1)
+#define RING_MISSING (-1)
+#define RING_NEVER (-2)
+#define UP_JITTER 1000
+#define UP_SLACK 10000
+#define UP_WRAP_MARGIN 1000000
+enum { O_FIRST, O_IN_ORDER, O_GAP, O_DUPLICATE, O_LATE, O_STALE, O_RESTART };
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *totals; /* StreamTotals (lost, duplicates, out_of_order, restarts) */
+    long long received, lost, duplicates, out_of_order, restarts;
+    int has_head, pending_restart;
+    uint32_t head;
+    int64_t head_uptime; /* 0: unknown */
+    int64_t ring[RW];
+    /* DataSourceStats.add_flow's state */
+    int has_last_drops, has_rate, has_pool;
+    uint32_t last_drops, rate, pool_last;
+    uint64_t pool_span, pool_samples;
+} FlowStream;
+
+static PyObject *s_lost, *s_duplicates, *s_out_of_order, *s_restarts, *s_flow_drops,
+    *s_sampling_rate, *s_totals, *s_last_seen, *s_epoch, *s_stream, *s_restart, *s_flow;
+
+static int bump(PyObject *obj, PyObject *name, long long delta) {
+    if (!delta || obj == Py_None) return 0;
+    PyObject *v = PyObject_GetAttr(obj, name);
+    if (!v) return -1;
+    PyObject *d = PyLong_FromLongLong(delta);
+    PyObject *sum = d ? PyNumber_Add(v, d) : NULL;
+    Py_DECREF(v);
+    Py_XDECREF(d);
+    if (!sum) return -1;
+    int rc = PyObject_SetAttr(obj, name, sum);
+    Py_DECREF(sum);
+    return rc;
+}
+
+static int fs_start(FlowStream *f, uint32_t seq, int64_t fp, int64_t uptime, int outcome) {
+    f->received++;
+    if (outcome == O_RESTART) {
+        f->restarts++;
+        if (bump(f->totals, s_restarts, 1) < 0) return -1;
+    }
+    for (int i = 0; i < RW; i++) f->ring[i] = RING_NEVER;
+    f->ring[seq & RW_MASK] = fp;
+    f->has_head = 1;
+    f->head = seq;
+    f->head_uptime = uptime;
+    return outcome;
+}
+
+/* SequenceTracker.observe; -1 on a Python error (from the totals). */
+static int fs_observe(FlowStream *f, uint32_t seq, int64_t fp, int64_t uptime) {
+    if (!f->has_head) {
+        if (f->pending_restart) {
+            f->pending_restart = 0;
+            return fs_start(f, seq, fp, uptime, O_RESTART);
+        }
+        return fs_start(f, seq, fp, uptime, O_FIRST);
+    }
+    int known = f->head_uptime != 0 && uptime != 0;
+    int64_t back = 0;
+    if (known) {
+        back = f->head_uptime - uptime;
+        if (back > 0 && f->head_uptime >= ((int64_t)1 << 32) - UP_WRAP_MARGIN && uptime < UP_WRAP_MARGIN)
+            back -= (int64_t)1 << 32;
+    }
+    int64_t delta = (int32_t)(seq - f->head);
+    if (delta > 0) {
+        if (known && back > UP_JITTER) return fs_start(f, seq, fp, uptime, O_RESTART);
+        f->received++;
+        int outcome = O_IN_ORDER;
+        if (delta > 1) {
+            outcome = O_GAP;
+            f->lost += delta - 1;
+            if (bump(f->totals, s_lost, delta - 1) < 0) return -1;
+            int64_t k0 = delta - RW + 1 > 1 ? delta - RW + 1 : 1;
+            for (int64_t k = k0; k < delta; k++) f->ring[(f->head + (uint32_t)k) & RW_MASK] = RING_MISSING;
+        }
+        f->ring[seq & RW_MASK] = fp;
+        f->head = seq;
+        f->head_uptime = uptime;
+        return outcome;
+    }
+    int64_t slot = -delta < RW ? f->ring[seq & RW_MASK] : RING_NEVER;
+    if (slot == RING_MISSING) {
+        f->ring[seq & RW_MASK] = fp;
+        f->received++;
+        f->lost--;
+        f->out_of_order++;
+        if (bump(f->totals, s_lost, -1) < 0 || bump(f->totals, s_out_of_order, 1) < 0) return -1;
+        return O_LATE;
+    }
+    if (slot == fp) {
+        f->duplicates++;
+        if (bump(f->totals, s_duplicates, 1) < 0) return -1;
+        return O_DUPLICATE;
+    }
+    if (slot != RING_NEVER || (known && back > UP_SLACK) ||
+        (seq < RW && (!known || back > UP_JITTER)))
+        return fs_start(f, seq, fp, uptime, O_RESTART);
+    f->received++;
+    f->out_of_order++;
+    if (bump(f->totals, s_out_of_order, 1) < 0) return -1;
+    return O_STALE;
+}
+
+/* DataSourceStats.add_flow for the data source ``ds`` (its flow_drops, totals and
+   sampling_rate attributes are written when they change). */
+static int fs_add_flow(FlowStream *f, PyObject *ds, uint32_t seq, uint32_t pool, uint32_t drops,
+                       uint32_t rate, int64_t uptime) {
+    int outcome = fs_observe(f, seq, pool, uptime);
+    if (outcome < 0 || outcome == O_DUPLICATE) return outcome;
+    int late = outcome == O_LATE || outcome == O_STALE;
+    if (f->has_last_drops && outcome != O_FIRST && !late) {
+        long long delta = drops >= f->last_drops ? (long long)drops - f->last_drops : (long long)drops;
+        if (delta) {
+            if (bump(ds, s_flow_drops, delta) < 0) return -1;
+            PyObject *totals = PyObject_GetAttr(ds, s_totals);
+            if (!totals) return -1;
+            int rc = bump(totals, s_flow_drops, delta);
+            Py_DECREF(totals);
+            if (rc < 0) return -1;
+        }
+    }
+    if (!late) {
+        f->last_drops = drops;
+        f->has_last_drops = 1;
+    }
+    if (outcome == O_FIRST || outcome == O_RESTART || !f->has_rate || rate != f->rate) {
+        f->pool_last = pool;
+        f->has_pool = 1;
+        f->pool_span = f->pool_samples = 0;
+    } else if (!late && f->has_pool) {
+        f->pool_span += (uint32_t)(pool - f->pool_last);
+        f->pool_last = pool;
+        f->pool_samples++;
+    }
+    if (!f->has_rate || rate != f->rate) {
+        PyObject *r = PyLong_FromUnsignedLong(rate);
+        if (!r) return -1;
+        int rc = PyObject_SetAttr(ds, s_sampling_rate, r);
+        Py_DECREF(r);
+        if (rc < 0) return -1;
+        f->rate = rate;
+        f->has_rate = 1;
+    }
+    return outcome;
+}
+
+static int FlowStream_init(FlowStream *f, PyObject *args, PyObject *kw) {
+    static char *names[] = {"totals", NULL};
+    PyObject *totals = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|O", names, &totals)) return -1;
+    Py_XSETREF(f->totals, Py_NewRef(totals));
+    for (int i = 0; i < RW; i++) f->ring[i] = RING_NEVER;
+    return 0;
+}
+
+static void FlowStream_dealloc(FlowStream *f) {
+    Py_XDECREF(f->totals);
+    Py_TYPE(f)->tp_free((PyObject *)f);
+}
+
+/* observe(seq, fingerprint, uptime) -> outcome code (SequenceTracker.observe) */
+static PyObject *FlowStream_observe(FlowStream *f, PyObject *args) {
+    unsigned long seq;
+    long long fp, uptime = 0;
+    PyObject *up = Py_None;
+    if (!PyArg_ParseTuple(args, "kL|O", &seq, &fp, &up)) return NULL;
+    if (up != Py_None && (uptime = PyLong_AsLongLong(up)) == -1 && PyErr_Occurred()) return NULL;
+    int rc = fs_observe(f, (uint32_t)seq, fp, uptime);
+    return rc < 0 ? NULL : PyLong_FromLong(rc);
+}
+
+/* add_flow(ds, seq, sample_pool, drops, sampling_rate, uptime) -> outcome code */
+static PyObject *FlowStream_add_flow(FlowStream *f, PyObject *args) {
+    PyObject *ds;
+    unsigned long seq, pool, drops, rate;
+    long long uptime;
+    if (!PyArg_ParseTuple(args, "OkkkkL", &ds, &seq, &pool, &drops, &rate, &uptime)) return NULL;
+    int rc = fs_add_flow(f, ds, (uint32_t)seq, (uint32_t)pool, (uint32_t)drops, (uint32_t)rate, uptime);
+    return rc < 0 ? NULL : PyLong_FromLong(rc);
+}
+
+static PyObject *FlowStream_force_restart(FlowStream *f, PyObject *Py_UNUSED(ignored)) {
+    if (f->has_head) {
+        f->has_head = 0;
+        f->pending_restart = 1;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *FlowStream_get_last(FlowStream *f, void *Py_UNUSED(c)) {
+    if (!f->has_head) Py_RETURN_NONE;
+    return PyLong_FromUnsignedLong(f->head);
+}
+static PyObject *FlowStream_get_last_uptime(FlowStream *f, void *Py_UNUSED(c)) {
+    if (!f->has_head) Py_RETURN_NONE;
+    return PyLong_FromLongLong(f->head_uptime);
+}
+static PyObject *FlowStream_get_effective(FlowStream *f, void *Py_UNUSED(c)) {
+    if (!f->pool_samples) Py_RETURN_NONE;
+    return PyFloat_FromDouble((double)f->pool_span / (double)f->pool_samples);
+}
+static PyObject *FlowStream_get_ring(FlowStream *f, void *Py_UNUSED(c)) {
+    if (!f->has_head && !f->pending_restart && !f->received) Py_RETURN_NONE;
+    PyObject *t = PyTuple_New(RW);
+    if (!t) return NULL;
+    for (int i = 0; i < RW; i++) {
+        PyObject *v = PyLong_FromLongLong(f->ring[i]);
+        if (!v) { Py_DECREF(t); return NULL; }
+        PyTuple_SET_ITEM(t, i, v);
+    }
+    return t;
+}
+
+static PyMemberDef FlowStream_members[] = {
+    {"received", T_LONGLONG, offsetof(FlowStream, received), READONLY, NULL},
+    {"lost", T_LONGLONG, offsetof(FlowStream, lost), READONLY, NULL},
+    {"duplicates", T_LONGLONG, offsetof(FlowStream, duplicates), READONLY, NULL},
+    {"out_of_order", T_LONGLONG, offsetof(FlowStream, out_of_order), READONLY, NULL},
+    {"restarts", T_LONGLONG, offsetof(FlowStream, restarts), READONLY, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyGetSetDef FlowStream_getset[] = {
+    {"last", (getter)FlowStream_get_last, NULL, "The head: highest number of the run.", NULL},
+    {"last_uptime", (getter)FlowStream_get_last_uptime, NULL, "The head's uptime.", NULL},
+    {"effective_sampling_rate", (getter)FlowStream_get_effective, NULL,
+     "sample_pool advance per received sample (None before two samples).", NULL},
+    {"ring", (getter)FlowStream_get_ring, NULL, "The fingerprint ring (tests).", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyMethodDef FlowStream_methods[] = {
+    {"observe", (PyCFunction)FlowStream_observe, METH_VARARGS, "SequenceTracker.observe."},
+    {"add_flow", (PyCFunction)FlowStream_add_flow, METH_VARARGS, "DataSourceStats.add_flow."},
+    {"force_restart", (PyCFunction)FlowStream_force_restart, METH_NOARGS,
+     "The agent started again: the next number starts a new run (a RESTART)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject FlowStreamType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "flowrt._core._ingest.FlowStream",
+    .tp_basicsize = sizeof(FlowStream),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "One data source's flow_sample stream accounting (SequenceTracker in C).",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)FlowStream_init,
+    .tp_dealloc = (destructor)FlowStream_dealloc,
+    .tp_members = FlowStream_members,
+    .tp_getset = FlowStream_getset,
+    .tp_methods = FlowStream_methods,
+};
+
 /* ---------------------------------------------------------------- Python methods */
 static PyObject *Core_set_program(Core *c, PyObject *arg) {
     /* arg: list of (flow_id, key_fids, fs: str, value_fid, code) where code is a tuple of
@@ -891,7 +1179,15 @@ static PyObject *make_light_datagram(Core *c, const uint32_t *hdr) {
    indices below count flow samples only);
    shapes: ((layer string, sample index), ...) first sample of each header shape;
    python_samples: indices of samples the core cannot count (no sampled_header). */
-static PyObject *Core_walk(Core *c, PyObject *payload) {
+static PyObject *walk_common(Core *c, PyObject *payload, int light);
+static PyObject *Core_walk(Core *c, PyObject *payload) { return walk_common(c, payload, 1); }
+
+/* scan(payload) -> (header, shapes, python_samples) | None: walk() without the
+   record-less Datagram; header is (agent, sub agent, sequence, uptime), or None when the
+   datagram also holds counter samples. */
+static PyObject *Core_scan(Core *c, PyObject *payload) { return walk_common(c, payload, 0); }
+
+static PyObject *walk_common(Core *c, PyObject *payload, int light) {
     Py_buffer view;
     if (!PyBytes_Check(payload)) {
         PyErr_SetString(PyExc_TypeError, "payload must be bytes");
@@ -914,7 +1210,32 @@ static PyObject *Core_walk(Core *c, PyObject *payload) {
     PyBuffer_Release(&view);
     /* keep the payload alive while samples point into it (bytes are immutable) */
     Py_XSETREF(c->pending_payload, Py_NewRef(payload));
-    PyObject *dgram = c->mixed ? Py_NewRef(Py_None) : make_light_datagram(c, hdr);
+    memcpy(c->hdr, hdr, sizeof c->hdr);
+    PyObject *dgram;
+    if (light) {
+        dgram = c->mixed ? Py_NewRef(Py_None) : make_light_datagram(c, hdr);
+    } else {
+        PyObject *counters = Py_NewRef(Py_None);
+        if (c->mixed) {
+            size_t total = c->header_end;
+            for (int i = 0; i < c->ncounters; i++) total += c->counter_end[i] - c->counter_at[i];
+            Py_SETREF(counters, PyBytes_FromStringAndSize(NULL, (Py_ssize_t)total));
+            if (!counters) return NULL;
+            char *out = PyBytes_AS_STRING(counters);
+            const char *src = PyBytes_AS_STRING(payload);
+            memcpy(out, src, c->header_end);
+            uint32_t n = htonl((uint32_t)c->ncounters);
+            memcpy(out + c->header_end - 4, &n, 4);
+            size_t at = c->header_end;
+            for (int i = 0; i < c->ncounters; i++) {
+                size_t len = c->counter_end[i] - c->counter_at[i];
+                memcpy(out + at, src + c->counter_at[i], len);
+                at += len;
+            }
+        }
+        dgram = Py_BuildValue("(s#IIIN)", c->agent, (Py_ssize_t)c->agent_len, hdr[0], hdr[1],
+                              hdr[2], counters);
+    }
     if (!dgram) return NULL;
     PyObject *shapes = PyList_New(0), *py = PyList_New(0);
     if (!shapes || !py) goto fail;
@@ -970,6 +1291,93 @@ static PyObject *Core_commit(Core *c, PyObject *args) {
     return PyLong_FromLong(counted);
 }
 
+/* account(by_code, stream, epoch, uptime, now) -> bytes | None | False
+   AgentTable.observe's per-sample loop for the walked datagram (flow samples only, no
+   counter samples) after Python accounted its datagram header: for each sample, its
+   DataSourceStats from ``by_code`` (keyed ``source_type << 32 | index``) gets
+   ``last_seen = now``, the restart coupling with the sub-agent ``stream`` at ``epoch``
+   (its restart count), and FlowStream.add_flow. Returns the skip mask of duplicate
+   samples (one byte per sample), None when there is none, or False, having changed
+   nothing, when a data source is not known yet or has no FlowStream (Python accounts
+   that datagram: caps and new data sources stay in one place). */
+static PyObject *Core_account(Core *c, PyObject *args) {
+    PyObject *by_code, *stream, *now;
+    long long epoch, uptime;
+    if (!PyArg_ParseTuple(args, "O!OLLO", &PyDict_Type, &by_code, &stream, &epoch, &uptime, &now))
+        return NULL;
+    int n = c->nsamples;
+    if (!c->pending_payload || n == 0) Py_RETURN_NONE;
+    PyObject **ds = PyMem_Calloc((size_t)n * 2, sizeof(PyObject *));
+    if (!ds) return PyErr_NoMemory();
+    PyObject **flow = ds + n;
+    PyObject *result = NULL, *mask = NULL, *epoch_obj = NULL;
+    for (int i = 0; i < n; i++) {
+        Sample *s = &c->samples[i];
+        PyObject *key = PyLong_FromUnsignedLongLong((unsigned long long)s->stype << 32 | s->sindex);
+        if (!key) goto done;
+        PyObject *d = PyDict_GetItemWithError(by_code, key);
+        Py_DECREF(key);
+        if (!d) {
+            if (!PyErr_Occurred()) result = Py_NewRef(Py_False);
+            goto done;
+        }
+        ds[i] = Py_NewRef(d);
+        flow[i] = PyObject_GetAttr(d, s_flow);
+        if (!flow[i]) goto done;
+        if (Py_TYPE(flow[i]) != &FlowStreamType) { result = Py_NewRef(Py_False); goto done; }
+    }
+    char *bits = NULL;
+    for (int i = 0; i < n; i++) {
+        Sample *s = &c->samples[i];
+        PyObject *d = ds[i];
+        if (PyObject_SetAttr(d, s_last_seen, now) < 0) goto done;
+        PyObject *e = PyObject_GetAttr(d, s_epoch);
+        if (!e) goto done;
+        long long ev = PyLong_AsLongLong(e);
+        Py_DECREF(e);
+        if (ev == -1 && PyErr_Occurred()) goto done;
+        PyObject *st = PyObject_GetAttr(d, s_stream);
+        if (!st) goto done;
+        int same = st == stream;
+        Py_DECREF(st);
+        if (ev != epoch || !same) {
+            if (same) {
+                PyObject *r = PyObject_CallMethodNoArgs(d, s_restart);
+                if (!r) goto done;
+                Py_DECREF(r);
+            }
+            if (!epoch_obj && !(epoch_obj = PyLong_FromLongLong(epoch))) goto done;
+            if (PyObject_SetAttr(d, s_stream, stream) < 0 || PyObject_SetAttr(d, s_epoch, epoch_obj) < 0)
+                goto done;
+        }
+        int rc = fs_add_flow((FlowStream *)flow[i], d, s->seq, s->pool, s->drops, s->rate, uptime);
+        if (rc < 0) goto done;
+        if (rc == O_DUPLICATE) {
+            if (!mask) {
+                mask = PyBytes_FromStringAndSize(NULL, n);
+                if (!mask) goto done;
+                bits = PyBytes_AS_STRING(mask);
+                memset(bits, 0, (size_t)n);
+            }
+            bits[i] = 1;
+        }
+    }
+    result = mask ? Py_NewRef(mask) : Py_NewRef(Py_None);
+done:
+    for (int i = 0; i < 2 * n; i++) Py_XDECREF(ds[i]);
+    PyMem_Free(ds);
+    Py_XDECREF(mask);
+    Py_XDECREF(epoch_obj);
+    return result;
+}
+
+/* light() -> the walked datagram as a record-less Datagram (for Python's accounting when
+   account() returned False). */
+static PyObject *Core_light(Core *c, PyObject *Py_UNUSED(ignored)) {
+    if (!c->pending_payload || c->mixed) Py_RETURN_NONE;
+    return make_light_datagram(c, c->hdr);
+}
+
 /* drain() -> list of (flow_id, agent, data source code, key, value, samples) */
 static PyObject *Core_drain(Core *c, PyObject *Py_UNUSED(ignored)) {
     Agg *a = &c->agg;
@@ -995,11 +1403,77 @@ static PyObject *Core_drain(Core *c, PyObject *Py_UNUSED(ignored)) {
     return out;
 }
 
+/* drain_grouped() -> list of (flow_id, agent, data source code, keys, values): the same
+   updates as drain(), one item per (flow, agent, data source) with its keys (list of str)
+   and summed values (list of float) in the same relative order, so the driver applies a
+   whole table's updates in one call. */
+static PyObject *Core_drain_grouped(Core *c, PyObject *Py_UNUSED(ignored)) {
+    Agg *a = &c->agg;
+    size_t mcap = 16;
+    while (mcap < a->used * 2 + 2) mcap *= 2;
+    /* prefix (flow id, code, agent) -> group: open addressing over the drain's groups */
+    typedef struct { uint64_t hash; const char *prefix; size_t len; PyObject *group; } GroupSlot;
+    GroupSlot *map = PyMem_Calloc(mcap, sizeof(GroupSlot));
+    PyObject *out = PyList_New(0);
+    if (!map || !out) { PyMem_Free(map); Py_XDECREF(out); return PyErr_NoMemory(); }
+    for (size_t i = 0; i < a->cap; i++) {
+        Slot *s = &a->slots[i];
+        if (!s->hash) continue;
+        const char *k = a->arena + s->off;
+        size_t p = sizeof(int) + sizeof(uint64_t);
+        size_t alen = (uint8_t)k[p++];
+        size_t plen = p + alen;
+        uint64_t h = hash_bytes(k, plen);
+        size_t j = h & (mcap - 1);
+        while (map[j].hash && !(map[j].hash == h && map[j].len == plen &&
+                                memcmp(map[j].prefix, k, plen) == 0))
+            j = (j + 1) & (mcap - 1);
+        PyObject *group = map[j].group;
+        if (!group) {
+            int flow_id;
+            uint64_t code;
+            memcpy(&flow_id, k, sizeof(int));
+            memcpy(&code, k + sizeof(int), sizeof code);
+            group = Py_BuildValue("(is#K[][])", flow_id, k + sizeof(int) + sizeof code + 1,
+                                  (Py_ssize_t)alen, (unsigned long long)code);
+            if (!group || PyList_Append(out, group) < 0) { Py_XDECREF(group); goto fail; }
+            Py_DECREF(group); /* the list holds it */
+            map[j].hash = h;
+            map[j].prefix = k;
+            map[j].len = plen;
+            map[j].group = group;
+        }
+        PyObject *key = PyUnicode_DecodeUTF8(k + plen, (Py_ssize_t)(s->len - plen), NULL);
+        PyObject *value = PyFloat_FromDouble(s->sum);
+        if (!key || !value || PyList_Append(PyTuple_GET_ITEM(group, 3), key) < 0 ||
+            PyList_Append(PyTuple_GET_ITEM(group, 4), value) < 0) {
+            Py_XDECREF(key);
+            Py_XDECREF(value);
+            goto fail;
+        }
+        Py_DECREF(key);
+        Py_DECREF(value);
+    }
+    PyMem_Free(map);
+    agg_clear(a);
+    return out;
+fail:
+    PyMem_Free(map);
+    Py_DECREF(out);
+    return NULL;
+}
+
 static PyObject *Core_get_pending(Core *c, void *Py_UNUSED(closure)) {
     return PyLong_FromSize_t(c->agg.used);
 }
 
+static PyObject *Core_get_walked_samples(Core *c, void *Py_UNUSED(closure)) {
+    return PyLong_FromLong(c->pending_payload ? c->nsamples : 0);
+}
+
 static PyGetSetDef Core_getset[] = {
+    {"walked_samples", (getter)Core_get_walked_samples, NULL,
+     "Flow samples of the walked datagram (until commit).", NULL},
     {"pending", (getter)Core_get_pending, NULL, "Aggregated keys waiting for drain().", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
@@ -1096,8 +1570,13 @@ done:
 static PyMethodDef Core_methods[] = {
     {"set_program", (PyCFunction)Core_set_program, METH_O, "Install the lowered flow programs."},
     {"walk", (PyCFunction)Core_walk, METH_O, "Walk one datagram (None: use the reference path)."},
+    {"scan", (PyCFunction)Core_scan, METH_O, "walk() without the record-less Datagram."},
+    {"account", (PyCFunction)Core_account, METH_VARARGS, "Per-sample flow accounting in C."},
+    {"light", (PyCFunction)Core_light, METH_NOARGS, "The walked datagram, record-less."},
     {"commit", (PyCFunction)Core_commit, METH_VARARGS, "Count the walked datagram's samples."},
     {"drain", (PyCFunction)Core_drain, METH_NOARGS, "Aggregated updates since the last drain."},
+    {"drain_grouped", (PyCFunction)Core_drain_grouped, METH_NOARGS,
+     "Aggregated updates since the last drain, grouped per (flow, agent, data source)."},
     {"stats", (PyCFunction)Core_stats, METH_NOARGS, "Counters of the core."},
     {"recv", (PyCFunction)Core_recv, METH_VARARGS, "recvmmsg a batch with the GIL released."},
     {NULL, NULL, 0, NULL},
@@ -1135,12 +1614,146 @@ static PyObject *make_fields(void) {
     return d;
 }
 
+/* apply_sums(entries, keys, values, start, growth, now, capacity) -> index
+   FlowTable.add_many's loop over a plain sum table's entries dict (key -> [scaled sum,
+   last update, None]) from keys[start]: an existing entry gets sum += value * growth and
+   last update = now; a new key gets [value * growth, now, None]. Stops at the first new
+   key while the dict holds ``capacity`` entries (the caller sweeps, adds it, resumes)
+   and returns its index, or len(keys) when done. The arithmetic is Python's float
+   arithmetic, so the entries equal those of per-key FlowTable.add calls. */
+static PyObject *apply_sums(PyObject *Py_UNUSED(m), PyObject *args) {
+    PyObject *entries, *keys, *values, *now;
+    Py_ssize_t start, capacity;
+    double growth;
+    if (!PyArg_ParseTuple(args, "O!O!O!ndOn", &PyDict_Type, &entries, &PyList_Type, &keys,
+                          &PyList_Type, &values, &start, &growth, &now, &capacity))
+        return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(keys);
+    if (PyList_GET_SIZE(values) != n) {
+        PyErr_SetString(PyExc_ValueError, "keys and values differ in length");
+        return NULL;
+    }
+    for (Py_ssize_t i = start < 0 ? 0 : start; i < n; i++) {
+        PyObject *key = PyList_GET_ITEM(keys, i);
+        double value = PyFloat_AsDouble(PyList_GET_ITEM(values, i));
+        if (value == -1.0 && PyErr_Occurred()) return NULL;
+        PyObject *entry = PyDict_GetItemWithError(entries, key);
+        if (entry) {
+            if (!PyList_Check(entry) || PyList_GET_SIZE(entry) < 2) {
+                PyErr_SetString(PyExc_TypeError, "unexpected table entry");
+                return NULL;
+            }
+            double sum = PyFloat_AsDouble(PyList_GET_ITEM(entry, 0));
+            if (sum == -1.0 && PyErr_Occurred()) return NULL;
+            PyObject *x = PyFloat_FromDouble(sum + value * growth);
+            if (!x) return NULL;
+            PyList_SetItem(entry, 0, x); /* steals x, drops the old sum */
+            Py_INCREF(now);
+            PyList_SetItem(entry, 1, now);
+            continue;
+        }
+        if (PyErr_Occurred()) return NULL;
+        if (PyDict_GET_SIZE(entries) >= capacity) return PyLong_FromSsize_t(i);
+        PyObject *fresh = PyList_New(3), *x = PyFloat_FromDouble(value * growth);
+        if (!fresh || !x) { Py_XDECREF(fresh); Py_XDECREF(x); return NULL; }
+        PyList_SET_ITEM(fresh, 0, x);
+        PyList_SET_ITEM(fresh, 1, Py_NewRef(now));
+        PyList_SET_ITEM(fresh, 2, Py_NewRef(Py_None));
+        /* [float, float, None] cannot be part of a reference cycle: keep the (many) table
+           entries out of the cyclic garbage collector's generations */
+        PyObject_GC_UnTrack(fresh);
+        int rc = PyDict_SetItem(entries, key, fresh);
+        Py_DECREF(fresh);
+        if (rc < 0) return NULL;
+    }
+    return PyLong_FromSsize_t(n);
+}
+
+/* sweep_entries(entries, cutoff, keep) -> (entries after, evicted) | None
+   FlowTable._sweep on a plain sum table: drop entries whose last update is before
+   ``cutoff`` (expire), then, when more than ``keep`` remain, keep the ``keep`` largest
+   by scaled sum, largest first and equal sums in dict order (what heapq.nlargest, i.e. a
+   stable reverse sort, gives). Returns the new dict (the same contents and order as
+   Python's) and how many were evicted; None when a value is not a float or is NaN
+   (Python sweeps then). */
+typedef struct { double v; Py_ssize_t i; } Ranked;
+
+static int ranked_cmp(const void *a, const void *b) {
+    const Ranked *x = a, *y = b;
+    if (x->v > y->v) return -1;
+    if (x->v < y->v) return 1;
+    return x->i < y->i ? -1 : x->i > y->i;
+}
+
+static PyObject *sweep_entries(PyObject *Py_UNUSED(m), PyObject *args) {
+    PyObject *entries;
+    double cutoff;
+    Py_ssize_t keep;
+    if (!PyArg_ParseTuple(args, "O!dn", &PyDict_Type, &entries, &cutoff, &keep)) return NULL;
+    Py_ssize_t n = PyDict_GET_SIZE(entries), pos = 0, live = 0;
+    PyObject **keys = PyMem_Calloc((size_t)n + 1, sizeof(PyObject *));
+    PyObject **vals = PyMem_Calloc((size_t)n + 1, sizeof(PyObject *));
+    Ranked *rank = PyMem_Calloc((size_t)n + 1, sizeof(Ranked));
+    PyObject *out = NULL, *k, *v;
+    if (!keys || !vals || !rank) { PyErr_NoMemory(); goto done; }
+    while (PyDict_Next(entries, &pos, &k, &v)) {
+        if (!PyList_CheckExact(v) || PyList_GET_SIZE(v) < 2) goto python;
+        PyObject *sum = PyList_GET_ITEM(v, 0), *last = PyList_GET_ITEM(v, 1);
+        if (!PyFloat_CheckExact(sum) || !PyFloat_CheckExact(last)) goto python;
+        double x = PyFloat_AS_DOUBLE(sum);
+        if (x != x) goto python;
+        if (PyFloat_AS_DOUBLE(last) < cutoff) continue; /* idle: expired */
+        keys[live] = k;
+        vals[live] = v;
+        rank[live].v = x;
+        rank[live].i = live;
+        live++;
+    }
+    Py_ssize_t evicted = 0, take = live;
+    if (live > keep) {
+        qsort(rank, (size_t)live, sizeof(Ranked), ranked_cmp);
+        evicted = live - keep;
+        take = keep;
+    }
+    PyObject *fresh = PyDict_New();
+    if (!fresh) goto done;
+    for (Py_ssize_t j = 0; j < take; j++) {
+        Py_ssize_t i = live > keep ? rank[j].i : j;
+        if (PyDict_SetItem(fresh, keys[i], vals[i]) < 0) { Py_DECREF(fresh); goto done; }
+    }
+    out = Py_BuildValue("(Nn)", fresh, evicted);
+    goto done;
+python:
+    out = Py_NewRef(Py_None);
+done:
+    PyMem_Free(keys);
+    PyMem_Free(vals);
+    PyMem_Free(rank);
+    return out;
+}
+
+static PyMethodDef module_methods[] = {
+    {"apply_sums", apply_sums, METH_VARARGS, "FlowTable.add_many's loop (plain sum tables)."},
+    {"sweep_entries", sweep_entries, METH_VARARGS, "FlowTable._sweep (plain sum tables)."},
+    {NULL, NULL, 0, NULL},
+};
+
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "_ingest", "FlowRT's compiled ingest core.", -1, NULL, NULL, NULL, NULL, NULL,
+    PyModuleDef_HEAD_INIT, "_ingest", "FlowRT's compiled ingest core.", -1, module_methods, NULL, NULL, NULL, NULL,
 };
 
 PyMODINIT_FUNC PyInit__ingest(void) {
-    if (PyType_Ready(&CoreType) < 0) return NULL;
+    if (PyType_Ready(&CoreType) < 0 || PyType_Ready(&FlowStreamType) < 0) return NULL;
+    struct { PyObject **slot; const char *text; } names[] = {
+        {&s_lost, "lost"}, {&s_duplicates, "duplicates"}, {&s_out_of_order, "out_of_order"},
+        {&s_restarts, "restarts"}, {&s_flow_drops, "flow_drops"},
+        {&s_sampling_rate, "sampling_rate"}, {&s_totals, "totals"}, {&s_last_seen, "last_seen"},
+        {&s_epoch, "epoch"}, {&s_stream, "stream"}, {&s_restart, "restart"}, {&s_flow, "flow"},
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (!*names[i].slot && !(*names[i].slot = PyUnicode_InternFromString(names[i].text)))
+            return NULL;
+    }
     PyObject *m = PyModule_Create(&module);
     if (!m) return NULL;
     PyObject *fields = make_fields();
@@ -1151,6 +1764,12 @@ PyMODINIT_FUNC PyInit__ingest(void) {
         PyModule_AddIntConstant(m, "OP_AND", OP_AND) < 0 ||
         PyModule_AddIntConstant(m, "OP_OR", OP_OR) < 0) {
         Py_XDECREF(fields);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(&FlowStreamType);
+    if (PyModule_AddObject(m, "FlowStream", (PyObject *)&FlowStreamType) < 0) {
+        Py_DECREF(&FlowStreamType);
         Py_DECREF(m);
         return NULL;
     }

@@ -168,6 +168,11 @@ class Outcome(Enum):
 
 
 _IN_ORDER, _DUPLICATE, _RESTART = Outcome.IN_ORDER, Outcome.DUPLICATE, Outcome.RESTART
+#: the compiled FlowStream's outcome codes, in order
+_OUTCOMES = (
+    Outcome.FIRST, Outcome.IN_ORDER, Outcome.GAP, Outcome.DUPLICATE, Outcome.LATE,
+    Outcome.STALE, Outcome.RESTART,
+)
 
 
 def uptime_went_backwards(last: int, now: int) -> bool:
@@ -383,9 +388,16 @@ class DataSourceStats:
     last_seen: float = 0.0  # when a sample of it last arrived (idle expiry)
 
     @classmethod
-    def new(cls, totals: AccountingTotals) -> DataSourceStats:
+    def new(
+        cls, totals: AccountingTotals, flow_stream: Callable[[StreamTotals], Any] | None = None
+    ) -> DataSourceStats:
+        """``flow_stream``: the compiled core's ``FlowStream`` (the flow stream's tracker,
+        drops and sample_pool bookkeeping in C, same rule), or None for the Python one."""
+        flow = SequenceTracker(totals=totals.flow) if flow_stream is None else flow_stream(
+            totals.flow
+        )
         return cls(
-            SequenceTracker(totals=totals.flow), SequenceTracker(totals=totals.counter),
+            flow, SequenceTracker(totals=totals.counter),
             SequenceTracker(totals=totals.discard), totals,
         )
 
@@ -398,6 +410,10 @@ class DataSourceStats:
     def add_flow(self, sample: FlowSample, uptime: int) -> Outcome:
         drops, pool = sample.drops, sample.sample_pool
         flow = self.flow
+        if flow.__class__ is not SequenceTracker:  # the compiled FlowStream: same rule
+            return _OUTCOMES[flow.add_flow(  # type: ignore[attr-defined]
+                self, sample.sequence, pool, drops, sample.sampling_rate, uptime
+            )]
         seq, last, last_uptime = sample.sequence, flow.last, flow.last_uptime
         if (
             seq - 1 == last
@@ -471,6 +487,9 @@ class DataSourceStats:
     def effective_sampling_rate(self) -> float | None:
         """sample_pool advance per received sample: above ``sampling_rate`` when samples
         are lost, so it is the rate that scales received samples to true totals."""
+        if self.flow.__class__ is not SequenceTracker:
+            rate: float | None = self.flow.effective_sampling_rate  # type: ignore[attr-defined]
+            return rate
         if self._pool_samples == 0:
             return None
         return self._pool_span / self._pool_samples
@@ -549,6 +568,9 @@ class AgentTable:
         self.totals = AccountingTotals()
         self.unattributed_errors: dict[str, int] = {}
         self._next_expiry = 0.0
+        #: the compiled core's FlowStream type when the native path runs (data sources
+        #: made from then on account their flow samples in C), else None
+        self.flow_stream: Callable[[StreamTotals], Any] | None = None
         #: called with (agent, data source name) for each data source forgotten, then
         #: (agent, None) for each agent: the engine drops their metrics and flow tables
         self.on_forget: Callable[[str, str | None], None] | None = None
@@ -572,33 +594,56 @@ class AgentTable:
         (``dgram.agent is None``) is keyed by the UDP source address, the only identity
         left.
         """
+        key = dgram.agent or source_ip
+        agent, stream, outcome = self.admit(
+            key, dgram.sub_agent_id, dgram.sequence, dgram.uptime, source_ip, now,
+            fingerprint,
+        )
+        if agent is None:
+            return _REFUSED
+        if outcome is Outcome.DUPLICATE:
+            return Admission(agent, _NOTHING, duplicate=True)  # counted in the stream
+        assert stream is not None
+        return self.observe_samples(agent, stream, dgram, now)
+
+    def admit(
+        self, key: str, sub_agent_id: int, sequence: int, uptime: int, source_ip: str,
+        now: float, fingerprint: int | None = None,
+    ) -> tuple[AgentStats | None, SequenceTracker | None, Outcome | None]:
+        """The datagram-level half of :meth:`observe`: the agent (None: refused at the
+        cap), its sub-agent stream and that stream's outcome for the datagram (a
+        DUPLICATE datagram delivers nothing). The native path calls it, then accounts
+        the samples in the core (or :meth:`observe_samples`)."""
         if now >= self._next_expiry:
             self.expire(now)
-        key = dgram.agent or source_ip
         agent = self.agents.get(key)
         if agent is None:
             if len(self.agents) >= self.max_agents:
                 self.totals.agents_rejected += 1
-                return _REFUSED
+                return None, None, None
             agent = self.agents[key] = AgentStats(first_seen=now, last_seen=now)
         agent.last_seen = now
         if source_ip not in agent.datagram_sources:
             if len(agent.datagram_sources) >= MAX_DATAGRAM_SOURCES:
                 agent.datagram_sources.pop(next(iter(agent.datagram_sources)))
             agent.datagram_sources[source_ip] = None
-        stream = agent.sub_agents.get(dgram.sub_agent_id)
+        stream = agent.sub_agents.get(sub_agent_id)
         if stream is None:
-            stream = agent.sub_agents[dgram.sub_agent_id] = SequenceTracker(
+            stream = agent.sub_agents[sub_agent_id] = SequenceTracker(
                 totals=self.totals.datagrams
             )
-        uptime = dgram.uptime
-        outcome = stream.observe(
-            dgram.sequence, uptime if fingerprint is None else fingerprint, uptime
-        )
-        if outcome is Outcome.DUPLICATE:
-            return Admission(agent, _NOTHING, duplicate=True)  # counted in the stream
-        if outcome is not Outcome.STALE and outcome is not Outcome.LATE:
+        outcome = stream.observe(sequence, uptime if fingerprint is None else fingerprint, uptime)
+        if outcome is not Outcome.DUPLICATE and outcome is not Outcome.STALE and (
+            outcome is not Outcome.LATE
+        ):
             agent.uptime = uptime
+        return agent, stream, outcome
+
+    def observe_samples(
+        self, agent: AgentStats, stream: SequenceTracker, dgram: Datagram, now: float
+    ) -> Admission:
+        """The per-sample half of :meth:`observe`, after :meth:`admit` delivered it."""
+        uptime = dgram.uptime
         epoch = stream.restarts
         by_code = agent.by_code
         samples = dgram.samples
@@ -647,7 +692,9 @@ class AgentTable:
             self.totals.datasources_total_rejected += 1
             return None
         name = datasource_name(code >> 32, code & 0xFFFFFFFF)
-        ds = agent.datasources[name] = agent.by_code[code] = DataSourceStats.new(self.totals)
+        ds = agent.datasources[name] = agent.by_code[code] = DataSourceStats.new(
+            self.totals, self.flow_stream
+        )
         self.datasource_count += 1
         return ds
 

@@ -38,11 +38,15 @@ from typing import TYPE_CHECKING, Any
 
 from flowrt._core import NATIVE_PATH, load_native
 from flowrt._core.lower import Plan, lower_spec
+from flowrt.engine.agents import Outcome
 from flowrt.engine.flows import KEYS_RESOLUTION, Flow
 from flowrt.flowlang.sampleview import FlowSampleView
 from flowrt.sflow.decode import decode_datagram
 from flowrt.sflow.model import CounterSample, Datagram, FlowSample
 from flowrt.sflow.registry import FLOW_RECORDS
+
+_DUPLICATE = Outcome.DUPLICATE
+_NO_SAMPLES: list[Any] = []
 
 if TYPE_CHECKING:
     from flowrt.engine.core import Engine
@@ -73,7 +77,10 @@ class NativeIngest:
         self._fallback: tuple[Flow, ...] = ()
         self._pending_now: float | None = None
         self._agg_limit: int = native.AGG_LIMIT
+        self._apply_sums: Any = native.apply_sums
+        self._sweep_entries: Any = native.sweep_entries
         engine.ingest_path = NATIVE_PATH
+        engine.agents.flow_stream = native.FlowStream  # new data sources account in C
 
     # --- programs ---------------------------------------------------------------------
     def _sync(self) -> None:
@@ -110,56 +117,73 @@ class NativeIngest:
         if self._pending_now is not None and now != self._pending_now:
             self.flush()
         engine = self.engine
-        walked = self.core.walk(payload)
+        core = self.core
+        walked = core.scan(payload)
         if walked is None:
             self.flush()  # keep additions in arrival order around a reference datagram
             engine.ingest_datagram(payload, source_ip, now)
             return
-        dgram, shapes, python_samples = walked
+        header, shapes, python_samples = walked
+        agent, sub_agent, sequence, uptime, counter_payload = header
+        counters = engine.counters
+        agents = engine.agents
         decoded: Datagram | None = None
-        if dgram is None:  # flow and counter samples: the reference decoder reads it
-            decoded = decode_datagram(payload)
-            if decoded.errors:
+        flow_samples: list[Any] = _NO_SAMPLES
+        duplicates: set[int] = set()
+        counter_dgram: Datagram | None = None
+        if counter_payload is not None:  # its counter samples, decoded by the reference
+            counter_dgram = decode_datagram(counter_payload)
+            if counter_dgram.errors:  # any fault: the whole datagram on the reference path
                 self.flush()
                 engine.ingest_datagram(payload, source_ip, now)
                 return
-            dgram = decoded
-        admission = engine.agents.observe(dgram, source_ip, now, zlib.crc32(payload))
-        if admission.duplicate:
+        stats, stream, outcome = agents.admit(
+            agent, sub_agent, sequence, uptime, source_ip, now, zlib.crc32(payload)
+        )
+        if outcome is _DUPLICATE:
             return  # dropped whole before anything counts it (counted in its stream)
-        counters = engine.counters
         counters.datagrams += 1
         counters.bytes += len(payload)
-        if admission.agent is None:
+        if stats is None:
             return  # refused: over the agent cap (counted there)
-        agent = dgram.agent or source_ip
-        kept = admission.samples
-        restarted = admission.restarted
-        flow_samples: list[Any]
-        if decoded is not None:
-            flow_samples = [s for s in decoded.samples if s.__class__ is FlowSample]
-            for sample in kept:
+        assert stream is not None
+        # flow samples in C when every data source is known, else all samples in Python
+        # (new data sources are made, and capped, in arrival order in one place)
+        mask = core.account(stats.by_code, stream, stream.restarts, uptime, now)
+        if mask is False:
+            if counter_dgram is None:
+                dgram = core.light()
+                flow_samples = dgram.samples
+            else:
+                dgram = decoded = decode_datagram(payload)
+                flow_samples = [s for s in dgram.samples if s.__class__ is FlowSample]
+                counter_dgram = None
+            admission = agents.observe_samples(stats, stream, dgram, now)
+            kept_ids = {id(sample) for sample in admission.samples}
+            duplicates = {i for i, s in enumerate(flow_samples) if id(s) not in kept_ids}
+        else:
+            if mask is not None:
+                duplicates = {i for i, skip in enumerate(mask) if skip}
+            if counter_dgram is not None:
+                admission = agents.observe_samples(stats, stream, counter_dgram, now)
+        if counter_payload is not None:
+            restarted = admission.restarted
+            for sample in admission.samples:
                 if sample.__class__ is CounterSample:
                     counters.counter_samples += 1
                     engine.metrics.ingest_counters(
-                        agent, sample, decoded.uptime, now,
+                        agent, sample, uptime, now,
                         restart=bool(restarted) and any(r is sample for r in restarted),
                     )
-        else:
-            flow_samples = dgram.samples
-        # duplicate samples (seen before in another datagram) are skipped by the core too
-        duplicates: set[int] = set()
-        if len(kept) != len(dgram.samples):
-            kept_ids = {id(sample) for sample in kept}
-            duplicates = {i for i, s in enumerate(flow_samples) if id(s) not in kept_ids}
-        counters.flow_samples += len(flow_samples) - len(duplicates)
+        nsamples = core.walked_samples
+        counters.flow_samples += nsamples - len(duplicates)
         flows = engine.flows
         seen = flows._shapes
         per_sample = bool(duplicates or python_samples)
         if per_sample:  # rare: note shapes sample by sample, in order, as the reference does
             if decoded is None:
                 decoded = decode_datagram(payload)
-                flow_samples = decoded.samples
+                flow_samples = [s for s in decoded.samples if s.__class__ is FlowSample]
             for index, sample in enumerate(flow_samples):
                 if index in duplicates:
                     continue
@@ -173,19 +197,18 @@ class NativeIngest:
             if last is None or now - last >= KEYS_RESOLUTION:
                 if decoded is None:
                     decoded = decode_datagram(payload)
-                    flow_samples = decoded.samples
+                    flow_samples = [s for s in decoded.samples if s.__class__ is FlowSample]
                 flows._observe_keys(FlowSampleView(agent, flow_samples[index]), now)
         skip = None
         if python_samples or self._fallback:
             if decoded is None:
                 decoded = decode_datagram(payload)
-                flow_samples = decoded.samples
+                flow_samples = [s for s in decoded.samples if s.__class__ is FlowSample]
             skip = self._reference_samples(
                 agent, flow_samples, set(python_samples), duplicates, now
             )
         elif duplicates:
             skip = bytes(1 if i in duplicates else 0 for i in range(len(flow_samples)))
-        core = self.core
         core.commit(skip)
         self._pending_now = now
         if core.pending >= self._agg_limit:  # bounded memory: drain before the batch ends
@@ -228,15 +251,18 @@ class NativeIngest:
         self._pending_now = None
         flows = self.engine.flows
         sources, make_source = flows._sources, flows._source
-        by_id = self._by_id
-        for flow_id, agent, code, key, value, _samples in self.core.drain():
+        by_id, apply, sweep = self._by_id, self._apply_sums, self._sweep_entries
+        for flow_id, agent, code, keys, values in self.core.drain_grouped():
             flow = by_id[flow_id]
             source = sources.get((agent, code)) or make_source(agent, code)
             table = flow.tables.get(source) or flow.new_table(source)
             if table is None:
                 continue
-            table.add(key, value, None, now)
-            if flow.watcher is not None:
+            if flow.watcher is None:
+                table.add_many(keys, values, now, apply, sweep)
+                continue
+            for key, value in zip(keys, values, strict=True):
+                table.add(key, value, None, now)
                 flow.notify(table, source, key, now)
 
 

@@ -65,7 +65,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from operator import itemgetter
 from typing import Any, NamedTuple
 
@@ -348,6 +348,61 @@ class FlowTable:
             else:
                 for i, x in enumerate(values):
                     extra[i] += x * growth
+
+    def add_many(
+        self, keys: list[str], values: list[float], now: float,
+        apply: Callable[..., int] | None = None, sweep: Callable[..., Any] | None = None,
+    ) -> None:
+        """``add(key, value, None, now)`` for each pair in order, in one call.
+
+        The compiled core's flush applies one table's aggregated sums per batch with it
+        (no ``values`` slots), passing ``apply`` and ``sweep``, the core's
+        ``apply_sums`` and ``sweep_entries`` (the same loop and the same sweep in C); the
+        entries, their order and ``evicted`` equal those of the per-key calls.
+        """
+        if not keys or self._mixed is not None or self.__class__ is not FlowTable:
+            for key, value in zip(keys, values, strict=True):
+                self.add(key, value, None, now)
+            return
+        clock = self._clock
+        if now != clock.now or self._landmark != clock.landmark:
+            growth = self._advance(now)
+        else:
+            growth = clock.growth
+        if apply is not None:
+            done, total = 0, len(keys)
+            while True:
+                done = apply(self._entries, keys, values, done, growth, now, self.capacity)
+                if done >= total:
+                    return
+                self._sweep_with(now, sweep)  # full: make room, add the key as add() does
+                self._entries[keys[done]] = [values[done] * growth, now, None]
+                done += 1
+        entries = self._entries
+        get = entries.get
+        capacity = self.capacity
+        for key, value in zip(keys, values, strict=True):
+            entry = get(key)
+            if entry is None:
+                if len(entries) >= capacity:
+                    self._sweep(now)
+                    entries = self._entries
+                    get = entries.get
+                entries[key] = [value * growth, now, None]
+            else:
+                entry[0] += value * growth
+                entry[1] = now
+
+    def _sweep_with(self, now: float, sweep: Callable[..., Any] | None) -> None:
+        """:meth:`_sweep`, by the core's ``sweep_entries`` when given (None: Python)."""
+        result = None if sweep is None else sweep(
+            self._entries, now - self.idle_timeout, int(self.capacity * RETAIN_FRACTION)
+        )
+        if result is None:
+            self._sweep(now)
+            return
+        self._entries, evicted = result
+        self.evicted += evicted
 
     def _sweep(self, now: float) -> None:
         """Make room: drop idle keys, then keep the largest ``RETAIN_FRACTION`` of capacity."""
