@@ -103,7 +103,7 @@ def send_healthy(port: int, rate: Any, stop: Any, datagrams: Any, samples: Any) 
     sequence = 0
     per_source: dict[int, int] = {}
     sent = sent_samples = 0
-    started = time.monotonic()
+    started = booted = time.monotonic()
     current_rate = rate.value
     base = 0
     while not stop.is_set():
@@ -115,6 +115,11 @@ def send_healthy(port: int, rate: Any, stop: Any, datagrams: Any, samples: Any) 
             data = bytearray(template)
             sequence += 1
             data[16:20] = sequence.to_bytes(4, "big")
+            # sysUpTime must keep rising too: the capture's own values go back each time
+            # it starts over, which the collector rightly reads as an agent restart (and
+            # a restart resets sequence accounting, hiding losses from the books)
+            uptime_ms = int((time.monotonic() - booted) * 1000) + 60_000
+            data[20:24] = (uptime_ms & 0xFFFFFFFF).to_bytes(4, "big")
             for off, source in fields:
                 n = per_source.get(source, 0) + 1
                 per_source[source] = n
@@ -228,19 +233,21 @@ setIntervalHandler(tick, 1)
 """
 
 
-def write_app(app_dir: Path, seconds: float, every: float) -> int:
-    """The misbehaving app; returns how many scripts it has (each one budget kill due)."""
+def write_app(app_dir: Path, seconds: float, every: float) -> list[int]:
+    """The misbehaving app; returns when each script turns bad (s after it starts)."""
     scripts = app_dir / "misbehave" / "scripts"
     scripts.mkdir(parents=True, exist_ok=True)
     for old in scripts.iterdir():
         old.unlink()
     n = max(1, int(seconds // every))
+    delays = []
     for k in range(n):
         delay = int(every * (k + 1) - every / 2)
         (scripts / f"spin{k:02d}.js").write_text(JS_SPIN % {"delay": delay})
         body = PY_C_CALL if k % 2 == 0 else PY_SWALLOW
         (scripts / f"stuck{k:02d}.py").write_text(body % {"delay": delay + int(every / 4)})
-    return 2 * n
+        delays += [delay, delay + int(every / 4)]
+    return delays
 
 
 # --- watching -------------------------------------------------------------------------------
@@ -265,6 +272,12 @@ def healthy_counts(server: Server, agent: str) -> tuple[int, int]:
     """(flow samples counted, flow samples lost) for the healthy agent."""
     body = request(server, "GET", "/agents/json").get(agent, {})
     return body.get("sFlowFlowSamples", 0), body.get("sFlowFlowLostSamples", 0)
+
+
+def healthy_restarts(server: Server, agent: str) -> int:
+    """Restarts the collector saw in the healthy agent's stream (0: none, as sent)."""
+    body = request(server, "GET", "/agents/json").get(agent, {})
+    return int(body.get("sFlowDatagramRestarts", 0))
 
 
 def slope_mib_per_hour(points: list[tuple[float, float]]) -> float:
@@ -301,7 +314,7 @@ def probe(server: Server, agent: str, rate: Any) -> float:
 def run(args: argparse.Namespace) -> None:
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    scripts_due = write_app(workdir / "app", args.seconds, args.misbehave_every)
+    turns_bad = write_app(workdir / "app", args.seconds, args.misbehave_every)
     properties = (
         f"-Dflowrt.app.dir={workdir / 'app'}", f"-Dflowrt.script.timeout={SCRIPT_BUDGET}",
         f"-Dhttp.header.timeout={HEADER_TIMEOUT}", f"-Dhttp.connections.max={CONNECTIONS_MAX}",
@@ -309,6 +322,7 @@ def run(args: argparse.Namespace) -> None:
         "-Dflowrt.datasources.timeout=120", *args.properties,
     )
     server = Server(properties, workdir)
+    server_started = time.monotonic()
     stop = mp.Event()
     rate = mp.Value("d", 0.0)
     sent_dgrams, sent_samples, spoof_dgrams = mp.Value("q", 0), mp.Value("q", 0), mp.Value("q", 0)
@@ -370,6 +384,7 @@ def run(args: argparse.Namespace) -> None:
         time.sleep(SETTLE_SECONDS)
         a = request(server, "GET", "/analyzer/json")
         counted, lost = healthy_counts(server, agent)
+        restarts = healthy_restarts(server, agent)
         rss_end, hwm = server.memory_kib()
         half = [p for p in rss_points if p[0] >= args.seconds / 2]
         total_sent = sent_dgrams.value + spoof_dgrams.value
@@ -392,6 +407,7 @@ def run(args: argparse.Namespace) -> None:
         print(f"healthy_flow_samples_counted {counted}")
         print(f"healthy_flow_samples_lost {lost}")
         print(f"healthy_flow_samples_unexplained {sent_samples.value - counted - lost}")
+        print(f"healthy_agent_restarts {restarts}")
         for name in ANALYZER_COUNTERS[6:]:
             if name in a:
                 print(f"{name} {a[name]}")
@@ -399,7 +415,8 @@ def run(args: argparse.Namespace) -> None:
         print(f"slow_connections_closed_by_server {slow.closed_by_server}")
         print(f"slow_connections_refused_503 {slow.refused_503}")
         print(f"script_budget_kills {script_kills(server)}")
-        print(f"script_budget_kills_due {scripts_due}")
+        lived = time.monotonic() - server_started - SCRIPT_BUDGET
+        print(f"script_budget_kills_due {sum(1 for t in turns_bad if t < lived)}")
         latencies.sort()
         print(f"activeflows_ms_median {latencies[len(latencies) // 2]:.1f}")
         print(f"activeflows_ms_max {latencies[-1]:.1f}")
