@@ -9,7 +9,7 @@ DEV_STAMP := $(VENV)/.dev
 APT_PACKAGES := $(shell grep -v '^\#' packages.apt 2>/dev/null)
 RUN_ARGS ?=
 
-.PHONY: setup apt run test lint bench fuzz clean image
+.PHONY: setup apt run test lint bench fuzz fuzz-coverage clean image
 
 setup: $(DEV_STAMP) apt
 
@@ -80,6 +80,11 @@ fuzz: setup
 		LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
 		FLOWRT_CORE_SO=$(ASAN_SO) $(PY) fuzz/core_fuzz.py fuzz/corpus \
 		--runs $(FUZZ_RUNS) --seconds $(FUZZ_SECONDS)
+
+# line and branch coverage of the decode path reached by fuzz/corpus (after `make fuzz`)
+fuzz-coverage: setup
+	$(PY) -m pip install --quiet coverage
+	$(PY) fuzz/coverage_report.py fuzz/corpus
 
 # the container image (deploy/Dockerfile) with podman or docker, whichever is installed;
 # IMAGE_BASE replaces the python:3.11-slim base (e.g. a local image where no registry is);

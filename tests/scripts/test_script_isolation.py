@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import select
+import time
 from pathlib import Path
 
 from script_harness import Lines, make_host, until, wait_loaded
@@ -102,3 +104,38 @@ def test_include_is_confined_to_the_scripts_folder(tmp_path: Path) -> None:
         assert "include ../outside.js: leads outside" in refused["up"]
         assert "leads outside" in refused["deep_up"]
         assert "ok 2" in mine
+
+
+IDLE_PY = """
+def on_event(event):
+    pass
+setEventHandler(on_event, ['never-defined'])  # keeps the script (and its child) running
+"""
+
+
+def test_an_answer_sent_in_time_but_read_late_is_not_over_budget(tmp_path: Path) -> None:
+    """The host thread may be late to read (not scheduled on a busy machine, the GIL
+    held elsewhere): a child that answered before the deadline is not killed for that.
+    Found by bench/soak.py, where an innocent Python script was stopped for its budget."""
+    script = tmp_path / "idle.py"
+    script.write_text(IDLE_PY)
+
+    async def main() -> None:
+        _, host, _ = make_host({"script.file": str(script), "flowrt.script.timeout": "1"},
+                               tmp_path)
+        host.start()
+        await wait_loaded(host)
+        runtime = host.scripts["idle.py"]
+        assert isinstance(runtime, PyScript) and runtime.proc is not None
+        assert runtime.proc.stdout is not None
+        fd = runtime.proc.stdout.fileno()
+        runtime._send({"op": "run", "kind": "interval", "arg": 0})
+        ready, _, _ = await asyncio.to_thread(select.select, [fd], [], [], 10.0)
+        assert ready  # the child has answered; the deadline below has already passed
+        answer = runtime._receive(time.monotonic() - 1.0)
+        assert answer == {"op": "done", "errors": []}
+        assert runtime.proc.poll() is None
+        host.stop()
+        assert await asyncio.to_thread(host.join, 10.0)
+
+    asyncio.run(main())

@@ -51,6 +51,9 @@ START_SECONDS = 30.0
 EXIT_SECONDS = 1.0
 """How long a child asked to exit may take before it is killed."""
 READ_BYTES = 1 << 16
+LATE_READS = 16
+"""Reads of what is already in the pipe once a request's deadline has passed (an answer
+sent in time but not yet read); a child still writing after that many is over budget."""
 _CLEARERS = frozenset({"clearEventHandler", "clearFlowHandler", "clearIntervalHandler",
                        "clearHttpHandler"})
 
@@ -145,6 +148,7 @@ class PyScript(ScriptRuntime):
         proc = self.proc
         assert proc is not None and proc.stdout is not None
         fd = proc.stdout.fileno()
+        late_reads = 0
         while True:
             cut = self._buffer.find(b"\n")
             if cut >= 0:
@@ -154,8 +158,19 @@ class PyScript(ScriptRuntime):
                 return message
             left = deadline - time.monotonic()
             if left <= 0:
-                self._kill()
-                raise _OverBudget
+                # Late: but an answer the child sent in time may be waiting in the pipe
+                # (this thread was not scheduled, or the GIL was busy, while it arrived).
+                # Read what is there now; kill only if no whole answer is.
+                ready, _, _ = select.select([fd], [], [], 0)
+                if not ready or late_reads >= LATE_READS:
+                    self._kill()
+                    raise _OverBudget
+                late_reads += 1
+                chunk = os.read(fd, READ_BYTES)
+                if not chunk:
+                    raise _ChildGone
+                self._buffer += chunk
+                continue
             ready, _, _ = select.select([fd], [], [], min(left, 1.0))
             if ready:
                 chunk = os.read(fd, READ_BYTES)
