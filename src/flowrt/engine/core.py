@@ -190,16 +190,27 @@ class Engine:
                     flow_samples += 1
                     ingest_flow(agent, sample, now)  # type: ignore[arg-type]
                 elif kind is CounterSample:
-                    counters.counter_samples += 1
-                    self.metrics.ingest_counters(
-                        agent, sample, dgram.uptime, now,  # type: ignore[arg-type]
-                        restart=bool(restarted) and any(s is sample for s in restarted),
+                    self.ingest_counter_sample(
+                        agent, sample, dgram.uptime, now, restarted  # type: ignore[arg-type]
                     )
                 elif kind is DiscardSample:
                     counters.discard_samples += 1
                     self.flows.ingest_discard_sample(agent, sample, now)  # type: ignore[arg-type]
         finally:
             counters.flow_samples += flow_samples
+
+    def ingest_counter_sample(
+        self, agent: str, sample: CounterSample, uptime: int, now: float,
+        restarted: Sequence[CounterSample],
+    ) -> None:
+        """One admitted counter sample into the metric store; a sample whose stream the
+        sequence accounting saw restart (in ``restarted``) takes no rate across it.
+        Shared by the reference and native ingest paths."""
+        self.counters.counter_samples += 1
+        self.metrics.ingest_counters(
+            agent, sample, uptime, now,
+            restart=bool(restarted) and any(r is sample for r in restarted),
+        )
 
     def tick(self, now: float) -> None:
         """Once a second: thresholds over metrics, flow log flushes, expiry."""

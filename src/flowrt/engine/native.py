@@ -155,8 +155,8 @@ class NativeIngest:
                 dgram = core.light()
                 flow_samples = dgram.samples
             else:
-                dgram = decoded = decode_datagram(payload)
-                flow_samples = [s for s in dgram.samples if s.__class__ is FlowSample]
+                dgram, flow_samples = _decoded_flow_samples(payload)
+                decoded = dgram
                 counter_dgram = None
             admission = agents.observe_samples(stats, stream, dgram, now)
             kept_ids = {id(sample) for sample in admission.samples}
@@ -167,14 +167,9 @@ class NativeIngest:
             if counter_dgram is not None:
                 admission = agents.observe_samples(stats, stream, counter_dgram, now)
         if counter_payload is not None:
-            restarted = admission.restarted
             for sample in admission.samples:
                 if sample.__class__ is CounterSample:
-                    counters.counter_samples += 1
-                    engine.metrics.ingest_counters(
-                        agent, sample, uptime, now,
-                        restart=bool(restarted) and any(r is sample for r in restarted),
-                    )
+                    engine.ingest_counter_sample(agent, sample, uptime, now, admission.restarted)
         nsamples = core.walked_samples
         counters.flow_samples += nsamples - len(duplicates)
         flows = engine.flows
@@ -182,8 +177,7 @@ class NativeIngest:
         per_sample = bool(duplicates or python_samples)
         if per_sample:  # rare: note shapes sample by sample, in order, as the reference does
             if decoded is None:
-                decoded = decode_datagram(payload)
-                flow_samples = [s for s in decoded.samples if s.__class__ is FlowSample]
+                decoded, flow_samples = _decoded_flow_samples(payload)
             for index, sample in enumerate(flow_samples):
                 if index in duplicates:
                     continue
@@ -196,14 +190,12 @@ class NativeIngest:
             last = seen.get(shape)
             if last is None or now - last >= KEYS_RESOLUTION:
                 if decoded is None:
-                    decoded = decode_datagram(payload)
-                    flow_samples = [s for s in decoded.samples if s.__class__ is FlowSample]
+                    decoded, flow_samples = _decoded_flow_samples(payload)
                 flows._observe_keys(FlowSampleView(agent, flow_samples[index]), now)
         skip = None
         if python_samples or self._fallback:
             if decoded is None:
-                decoded = decode_datagram(payload)
-                flow_samples = [s for s in decoded.samples if s.__class__ is FlowSample]
+                decoded, flow_samples = _decoded_flow_samples(payload)
             skip = self._reference_samples(
                 agent, flow_samples, set(python_samples), duplicates, now
             )
@@ -267,6 +259,13 @@ class NativeIngest:
 
 
 __all__ = ["NativeIngest", "native_ingest_for", "record_rules"]
+
+
+def _decoded_flow_samples(payload: bytes) -> tuple[Datagram, list[Any]]:
+    """The reference decode of a datagram and its flow samples in order (the index
+    space of the core's sample numbers), for the rare paths that need records."""
+    decoded = decode_datagram(payload)
+    return decoded, [s for s in decoded.samples if s.__class__ is FlowSample]
 
 
 def native_ingest_for(engine: Engine) -> NativeIngest | None:
