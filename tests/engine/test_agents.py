@@ -510,3 +510,29 @@ def test_multi_agent_capture_counts_non_sflow_as_errors():
     )
     assert received + errors == 30
     assert errors >= 1
+
+
+def octets(seq: int, in_octets: int, ds: int = 3) -> CounterSample:
+    """A generic interface counter sample whose ifInOctets is ``in_octets``."""
+    record = GenericInterfaceCounters(ds, 6, 10**9, 1, 3, in_octets, *([0] * 13))
+    return CounterSample(seq, 0, ds, [record])
+
+
+def in_octets_rate(engine: Engine, now: float) -> float:
+    rows = engine.metrics.metric_query(AGENT, "ifinoctets", None, now)
+    return rows[0]["metricValue"]
+
+
+def test_no_counter_rate_is_taken_across_a_short_run_restart():
+    """An agent that restarts after a few seconds sends uptimes only a little lower: only
+    sequence accounting can tell, and then its counters start over: no rate across the
+    restart, and the restarted stream's lower sample numbers are not refused as old."""
+    engine = Engine(now=0.0)
+    engine.ingest_datagram(encode_datagram(dgram(100, 5_000, [octets(50, 1_000)])), AGENT, 0.0)
+    engine.ingest_datagram(encode_datagram(dgram(101, 7_000, [octets(51, 2_000)])), AGENT, 2.0)
+    assert in_octets_rate(engine, 2.0) == 500.0
+    engine.ingest_datagram(encode_datagram(dgram(1, 1_000, [octets(1, 50_000)])), AGENT, 4.0)
+    assert engine.agents.to_json(4.0)[AGENT]["sFlowDatagramRestarts"] == 1
+    assert in_octets_rate(engine, 4.0) == 500.0  # not (50,000 - 2,000) / 2 s
+    engine.ingest_datagram(encode_datagram(dgram(2, 3_000, [octets(2, 53_000)])), AGENT, 6.0)
+    assert in_octets_rate(engine, 6.0) == 1_500.0
