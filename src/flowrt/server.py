@@ -26,8 +26,10 @@ import math
 import os
 import signal
 import sys
+import tempfile
 import threading
 import time
+import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -457,6 +459,8 @@ SCRIPT_LOAD_SECONDS = 10.0  # replay waits this long at most for scripts' top-le
 
 
 STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
+MEMORY_DUMP_SIGNAL = signal.SIGUSR2
+"""Write a tracemalloc snapshot (when the process traces: ``PYTHONTRACEMALLOC=N``)."""
 STOP_GRACE_SECONDS = 10.0
 """After SIGTERM the server has this long to stop cleanly before it is ended anyway."""
 FORCED_EXIT_STATUS = 1
@@ -473,6 +477,10 @@ class StopSignals:
     thread-safe) and arms :mod:`faulthandler`'s watchdog, a C thread that needs no
     interpreter lock: if the process is still there after ``grace`` seconds it prints
     every thread's stack (where it was stuck) and exits. A second signal exits at once.
+
+    SIGUSR2 writes a :mod:`tracemalloc` snapshot next to the system's temporary files
+    when the process was started with ``PYTHONTRACEMALLOC=N`` (where the memory of a
+    long-running server went, without stopping it).
     """
 
     def __init__(self, on_stop: Callable[[], None], grace: float = STOP_GRACE_SECONDS) -> None:
@@ -483,15 +491,22 @@ class StopSignals:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        self._previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        self._previous_mask = signal.pthread_sigmask(
+            signal.SIG_BLOCK, STOP_SIGNALS | {MEMORY_DUMP_SIGNAL}
+        )
         self._thread = threading.Thread(target=self._run, name="flowrt-signals", daemon=True)
         self._thread.start()
 
     def _next_signal(self) -> int | None:
+        """The next stop signal (memory dump requests are served on the way)."""
         while not self._closed.is_set():
-            info = signal.sigtimedwait(STOP_SIGNALS, SIGNAL_POLL_SECONDS)
-            if info is not None:
-                return info.si_signo
+            info = signal.sigtimedwait(STOP_SIGNALS | {MEMORY_DUMP_SIGNAL}, SIGNAL_POLL_SECONDS)
+            if info is None:
+                continue
+            if info.si_signo == MEMORY_DUMP_SIGNAL:
+                dump_memory_snapshot()
+                continue
+            return info.si_signo
         return None
 
     def _run(self) -> None:
@@ -515,6 +530,22 @@ class StopSignals:
             self._thread.join()
         if self._previous_mask is not None:
             signal.pthread_sigmask(signal.SIG_SETMASK, self._previous_mask)
+
+
+def dump_memory_snapshot() -> Path | None:
+    """Write a tracemalloc snapshot to ``$TMPDIR/flowrt-<pid>-<n>.tracemalloc``."""
+    if not tracemalloc.is_tracing():
+        say("SIGUSR2: not tracing memory (start the server with PYTHONTRACEMALLOC=25)")
+        return None
+    global _memory_dumps
+    _memory_dumps += 1
+    path = Path(tempfile.gettempdir()) / f"flowrt-{os.getpid()}-{_memory_dumps}.tracemalloc"
+    tracemalloc.take_snapshot().dump(str(path))
+    say(f"SIGUSR2: memory snapshot written to {path}")
+    return path
+
+
+_memory_dumps = 0
 
 
 async def serve(props: Properties) -> None:

@@ -8,6 +8,8 @@ import dpkt
 import pytest
 
 from conftest import testdata
+from flowrt._core import load_native
+from flowrt.config import Properties
 from flowrt.engine.agents import (
     REORDER_WINDOW,
     AgentTable,
@@ -16,6 +18,7 @@ from flowrt.engine.agents import (
     datasource_name,
 )
 from flowrt.engine.core import Engine
+from flowrt.engine.native import NativeIngest
 from flowrt.sflow import (
     CounterSample,
     Datagram,
@@ -536,3 +539,30 @@ def test_no_counter_rate_is_taken_across_a_short_run_restart():
     assert in_octets_rate(engine, 4.0) == 500.0  # not (50,000 - 2,000) / 2 s
     engine.ingest_datagram(encode_datagram(dgram(2, 3_000, [octets(2, 53_000)])), AGENT, 6.0)
     assert in_octets_rate(engine, 6.0) == 1_500.0
+
+
+@pytest.mark.parametrize("path", ["reference", "native"])
+def test_expired_agents_leave_no_data_source_memo(path: str) -> None:
+    """Spoofed agents come and go: once an agent is forgotten, the flow engine keeps
+    nothing of it, not even its (agent, data source) name memo."""
+    engine = Engine(Properties({"flowrt.agents.timeout": "60"}), now=0.0)
+    engine.set_flow("per_agent", {"keys": "agent", "value": "frames"})
+    ingest, flush = engine.ingest_datagram, lambda: None
+    if path == "native":
+        if load_native() is None:
+            pytest.skip("reference-path run: no compiled core")
+        driver = NativeIngest(engine)
+        ingest, flush = driver.ingest_datagram, driver.flush
+    agents = [f"198.18.{n // 250}.{n % 250 + 1}" for n in range(300)]
+    for n, agent in enumerate(agents):
+        payload = encode_datagram(Datagram(agent, 0, 1, 1000, [flow(1, 100, ds=n % 7 + 1)]))
+        ingest(payload, SOURCE, 1.0)
+    flush()
+    memo = engine.flows._sources
+    assert {agent for agent, _code in memo} == set(agents)
+    keep = "198.51.100.99"
+    ingest(encode_datagram(Datagram(keep, 0, 1, 1000, [flow(1, 100)])), SOURCE, 100.0)
+    flush()
+    engine.tick(100.0)
+    assert sorted(engine.agents.agents) == [keep]
+    assert list(memo) == [(keep, 3)]

@@ -100,6 +100,17 @@ class FlowrtProcess:
     def log(self) -> str:
         return "".join(self.stderr_lines)
 
+    def wait_log(self, text: str, timeout: float) -> str:
+        """The first log line containing ``text``, waiting up to ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for line in list(self.stderr_lines):
+                if text in line:
+                    return line.strip()
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no log line with {text!r} in {timeout} s: {self.log}")
+            time.sleep(0.05)
+
     # --- sFlow ----------------------------------------------------------------------------
     def send(self, payloads: Iterable[bytes]) -> int:
         """Send datagrams to the collector's UDP port (127.0.0.1 only); returns the count."""

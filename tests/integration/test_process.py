@@ -5,7 +5,9 @@ from __future__ import annotations
 import signal
 import threading
 import time
+import tracemalloc
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -69,3 +71,28 @@ def test_a_cap_property_set_with_d_is_honoured(flowrt: Start) -> None:
     assert {row["agent"] for row in server.get_json("/dump/ALL/ifspeed/json")} == {
         "192.0.2.31"
     }
+
+
+def test_sigusr2_writes_a_memory_snapshot(
+    flowrt: Start, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A server traced with PYTHONTRACEMALLOC answers SIGUSR2 with a loadable snapshot
+    and keeps serving; an untraced one says how to trace and keeps serving too."""
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setenv("PYTHONTRACEMALLOC", "5")
+    traced = flowrt()
+    assert traced.proc is not None
+    traced.proc.send_signal(signal.SIGUSR2)
+    written = traced.wait_log("memory snapshot written to", 10)
+    path = Path(written.rsplit(" ", 1)[1])
+    assert path.parent == tmp_path
+    snapshot = tracemalloc.Snapshot.load(str(path))
+    assert snapshot.traceback_limit == 5
+    assert sum(stat.size for stat in snapshot.statistics("filename")) > 1_000_000
+    assert traced.get("/version").status_code == 200
+    monkeypatch.delenv("PYTHONTRACEMALLOC")
+    plain = flowrt()
+    assert plain.proc is not None
+    plain.proc.send_signal(signal.SIGUSR2)
+    assert "PYTHONTRACEMALLOC" in plain.wait_log("not tracing memory", 10)
+    assert plain.get("/version").status_code == 200

@@ -322,6 +322,8 @@ class FlowEngine:
         self._drop_flows: tuple[Flow, ...] = ()
         self._ds_names: dict[int, str] = {}
         self._sources: dict[tuple[str, int], tuple[str, str]] = {}
+        #: the memo's codes per agent, so an agent that goes takes its entries along
+        self._source_codes: dict[str, list[int]] = {}
         self._shapes: dict[str, float] = {}
         self._records: dict[type, float] = {}
         self._discards_seen = -float("inf")
@@ -420,8 +422,10 @@ class FlowEngine:
         """The (agent, data source name) of ``source_type << 32 | index`` (memoised)."""
         if len(self._sources) >= MAX_DS_NAMES:
             self._sources.clear()
+            self._source_codes.clear()
         ds = self._ds_names.get(code) or self._ds_name(code)
         source = self._sources[(agent, code)] = (agent, ds)
+        self._source_codes.setdefault(agent, []).append(code)
         return source
 
     def ingest_flow_sample(self, agent: str, sample: FlowSample, now: float) -> None:
@@ -644,9 +648,11 @@ class FlowEngine:
     def forget(self, agent: str, ds: str | None = None) -> None:
         """Drop one data source's tables in every definition: the agent table forgot it
         as idle (O(definitions)). ``ds`` None (the agent itself went, after each of its
-        data sources) leaves the rest, tables of data sources the agent table never held,
-        to go as their keys idle out."""
+        data sources) drops the agent's data source name memo and leaves the rest, tables
+        of data sources the agent table never held, to go as their keys idle out."""
         if ds is None:
+            for code in self._source_codes.pop(agent, ()):
+                self._sources.pop((agent, code), None)
             return
         source = (agent, ds)
         for flow in self._all_flows():
