@@ -37,12 +37,15 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
+import os
 import random
 import selectors
+import signal
 import socket
 import sys
 import threading
 import time
+import tracemalloc
 import urllib.error
 from pathlib import Path
 from typing import Any
@@ -311,6 +314,26 @@ def probe(server: Server, agent: str, rate: Any) -> float:
     return best
 
 
+def print_memory_growth(workdir: Path, pid: int, samples: int) -> None:
+    """Where traced memory grew between the snapshot taken at a quarter of the run (past
+    warm-up: caps filled, first expiries done) and the last one: the ten largest growths
+    by allocating line, as ``# memory ...`` lines."""
+    first = workdir / f"flowrt-{pid}-{max(1, samples // 4)}.tracemalloc"
+    last = workdir / f"flowrt-{pid}-{samples}.tracemalloc"
+    deadline = time.monotonic() + 30
+    while not last.exists() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    if not (first.exists() and last.exists()):
+        print(f"# memory: snapshots {first.name} / {last.name} missing")
+        return
+    old, new = tracemalloc.Snapshot.load(str(first)), tracemalloc.Snapshot.load(str(last))
+    total = sum(s.size for s in new.statistics("filename"))
+    print(f"traced_mib_quarter {sum(s.size for s in old.statistics('filename')) / 2**20:.1f}")
+    print(f"traced_mib_end {total / 2**20:.1f}")
+    for stat in new.compare_to(old, "lineno")[:10]:
+        print(f"# memory {stat}")
+
+
 def run(args: argparse.Namespace) -> None:
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -321,6 +344,9 @@ def run(args: argparse.Namespace) -> None:
         "-Dflowrt.agents.max=1000", "-Dflowrt.agents.timeout=120",
         "-Dflowrt.datasources.timeout=120", *args.properties,
     )
+    if args.trace_memory:  # the server inherits these; snapshots land in the workdir
+        os.environ["PYTHONTRACEMALLOC"] = str(args.trace_memory)
+        os.environ["TMPDIR"] = str(workdir)
     server = Server(properties, workdir)
     server_started = time.monotonic()
     stop = mp.Event()
@@ -372,6 +398,8 @@ def run(args: argparse.Namespace) -> None:
                   f"{a['sFlowAgentsExpired']} {a['sFlowDatasourcesExpired']} "
                   f"{a['httpConnectionsRefused']} {a['httpHeaderTimeouts']} "
                   f"{a['flowSamplesShed']} {script_kills(server)} {latency:.1f}", flush=True)
+            if args.trace_memory:
+                server.proc.send_signal(signal.SIGUSR2)
             if elapsed >= args.seconds or server.proc.poll() is not None:
                 break
             next_sample += args.every
@@ -421,6 +449,8 @@ def run(args: argparse.Namespace) -> None:
         print(f"activeflows_ms_median {latencies[len(latencies) // 2]:.1f}")
         print(f"activeflows_ms_max {latencies[-1]:.1f}")
         print(f"server_alive {server.proc.poll() is None}")
+        if args.trace_memory:
+            print_memory_growth(workdir, server.proc.pid, len(rss_points))
         errors = [line for line in server.log if "ERROR" in line and "script stopped" not in line]
         print(f"server_error_lines {len(errors)}")
         for line in errors[:10]:
@@ -447,6 +477,9 @@ def main() -> None:
     parser.add_argument("--misbehave-every", type=float, default=300.0,
                         help="seconds between script budget overruns (one JS, one Python)")
     parser.add_argument("--workdir", default="/tmp/flowrt-soak")
+    parser.add_argument("--trace-memory", type=int, default=0, metavar="FRAMES",
+                        help="trace the server's allocations (PYTHONTRACEMALLOC=FRAMES), "
+                             "snapshot them at each sample and print the growth at the end")
     parser.add_argument("properties", nargs="*", help="-Dname=value for the server")
     run(parser.parse_args())
 
