@@ -30,7 +30,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from small_profile import FLOWS, LOCALHOST, Agent, Server, mib
+from flowrt_server import LOCALHOST, mib
+from flowrt_server import FlowrtServer as Server
+from small_profile import FLOWS, Agent
 
 SETTLE_SECONDS = 3.0
 

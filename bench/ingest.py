@@ -29,18 +29,11 @@ the in-process figures only.
 from __future__ import annotations
 
 import argparse
-import http.client
-import json
 import multiprocessing
-import os
 import random
-import re
-import signal
 import socket
 import struct
-import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -51,6 +44,8 @@ from flowrt.sflow import Datagram, decode_datagram, encode_datagram
 from flowrt.sflow.model import CounterSample, FlowSample
 from flowrt.sflow.records.counters import EthernetCounters, GenericInterfaceCounters
 from flowrt.sflow.records.flow import HEADER_ETHERNET, ExtendedSwitch, SampledHeader
+from flowrt_server import LOCALHOST
+from flowrt_server import FlowrtServer as Server
 
 GOAL_SAMPLES_PER_S = 200_000  # issue 3: ingest with three flows, one core
 FLOWS: dict[str, dict[str, Any]] = {
@@ -61,7 +56,6 @@ FLOWS: dict[str, dict[str, Any]] = {
     "bench_total": {"value": "bytes"},
 }
 AGENT = "10.0.0.1"
-LOCALHOST = "127.0.0.1"
 DATAGRAMS = 2000
 HEADER_BYTES = 128
 FCS_BYTES = 4
@@ -85,8 +79,6 @@ BISECT_STEPS = 4
 POLL_SECONDS = 0.1
 """/activeflows poll period during a run (a busy dashboard polls every 1-2 s)."""
 CONFIRM_POLL_SECONDS = 0.05
-START_TIMEOUT = 20.0
-READY = re.compile(r"flowrt: listening sFlow udp \S+:(?P<udp>\d+), http (?P<http>\S+)$")
 
 # sFlow v5 offsets (IPv4 agent): datagram sequence and uptime; sample sequence and pool.
 DGRAM_SEQ_UPTIME = struct.Struct(">II")
@@ -309,71 +301,6 @@ def send_paced(traffic: Traffic, port: int, rate: float, seconds: float, start: 
 
 
 # --- the server under test ------------------------------------------------------------------
-class Server:
-    """A ``flowrt run`` child process on free 127.0.0.1 ports."""
-
-    def __init__(self) -> None:
-        env = {k: v for k, v in os.environ.items()
-               if k != "RTPROP" and not k.startswith("FLOWRT_")}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "flowrt.cli", "run", f"-Dhttp.hostname={LOCALHOST}",
-             "-Dhttp.port=0", f"-Dsflow.hostname={LOCALHOST}", "-Dsflow.port=0"],
-            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE, text=True,
-        )
-        self.log: list[str] = []
-        self.http_port = self.udp_port = 0
-        ready = threading.Event()
-
-        def read() -> None:
-            assert self.proc.stderr is not None
-            for line in self.proc.stderr:
-                self.log.append(line)
-                match = READY.search(line.rstrip("\n"))
-                if match and not ready.is_set():
-                    self.http_port = int(match["http"].rsplit(":", 1)[1])
-                    self.udp_port = int(match["udp"])
-                    ready.set()
-            ready.set()
-
-        threading.Thread(target=read, daemon=True).start()
-        if not ready.wait(START_TIMEOUT) or not self.http_port:
-            self.stop()
-            raise SystemExit(f"flowrt did not start:\n{''.join(self.log)}")
-        self.conn = http.client.HTTPConnection(LOCALHOST, self.http_port, timeout=30)
-
-    def request(self, method: str, path: str, body: Any = None) -> Any:
-        payload = None if body is None else json.dumps(body)
-        headers = {"Content-Type": "application/json"} if payload else {}
-        try:
-            self.conn.request(method, path, payload, headers)
-            response = self.conn.getresponse()
-        except (http.client.HTTPException, OSError):
-            self.conn.close()  # stale keep-alive connection: retry once on a new one
-            self.conn.request(method, path, payload, headers)
-            response = self.conn.getresponse()
-        data = response.read()
-        if response.status >= 300:
-            raise RuntimeError(f"{method} {path}: {response.status} {data[:200]!r}")
-        return json.loads(data) if data else None
-
-    def counts(self) -> tuple[int, int, int]:
-        """(datagrams received, kernel socket drops, agent datagrams lost)."""
-        analyzer = self.request("GET", "/analyzer/json")
-        agents = self.request("GET", "/agents/json")
-        lost = sum(a.get("sFlowDatagramsLost", 0) for a in agents.values())
-        return analyzer["sFlowDatagramsReceived"], analyzer["sFlowSocketDrops"], lost
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-
-
 @dataclass
 class RunResult:
     rate: float

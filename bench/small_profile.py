@@ -23,18 +23,10 @@ line; RSS figures in MiB. Nothing here asserts: it is a measurement.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import random
-import re
-import signal
 import socket
 import struct
-import subprocess
-import sys
-import threading
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +34,9 @@ from flowrt.sflow import Datagram, encode_datagram
 from flowrt.sflow.model import CounterSample, FlowSample
 from flowrt.sflow.records.counters import EthernetCounters, GenericInterfaceCounters
 from flowrt.sflow.records.flow import HEADER_ETHERNET, SampledHeader
+from flowrt_server import LOCALHOST, mib
+from flowrt_server import FlowrtServer as Server
 
-LOCALHOST = "127.0.0.1"
-READY = re.compile(r"flowrt: listening sFlow udp \S+:(?P<udp>\d+), http (?P<http>\S+)$")
-START_TIMEOUT = 30.0
 SMALL_PROFILE = (
     # docs/deploy.md "Small machines": every table that grows with traffic gets a cap
     # sized for a small site instead of a data centre.
@@ -175,67 +166,7 @@ class Agent:
 
 
 # --- the server under test ------------------------------------------------------------------
-class Server:
-    """A ``flowrt run`` child process on free 127.0.0.1 ports, with extra properties."""
 
-    def __init__(self, properties: tuple[str, ...], workdir: Path) -> None:
-        env = {k: v for k, v in os.environ.items()
-               if k not in ("RTPROP", "RTMEM") and not k.startswith("FLOWRT_")}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "flowrt.cli", "run", f"-Dhttp.hostname={LOCALHOST}",
-             "-Dhttp.port=0", f"-Dsflow.hostname={LOCALHOST}", "-Dsflow.port=0", *properties],
-            cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE, text=True,
-        )
-        self.log: list[str] = []
-        self.http_port = self.udp_port = 0
-        ready = threading.Event()
-
-        def read() -> None:
-            assert self.proc.stderr is not None
-            for line in self.proc.stderr:
-                self.log.append(line)
-                match = READY.search(line.rstrip("\n"))
-                if match and not ready.is_set():
-                    self.http_port = int(match["http"].rsplit(":", 1)[1])
-                    self.udp_port = int(match["udp"])
-                    ready.set()
-            ready.set()
-
-        threading.Thread(target=read, daemon=True).start()
-        if not ready.wait(START_TIMEOUT) or not self.http_port:
-            self.stop()
-            raise SystemExit(f"flowrt did not start:\n{''.join(self.log)}")
-
-    def request(self, method: str, path: str, body: Any = None) -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(f"http://{LOCALHOST}:{self.http_port}{path}", data=data,
-                                     method=method, headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=60) as response:
-            raw = response.read()
-        return json.loads(raw) if raw else None
-
-    def memory_kib(self) -> tuple[int, int]:
-        """(VmRSS, VmHWM) of the server process, in kB, from /proc."""
-        fields = {}
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            name, _, rest = line.partition(":")
-            if name in ("VmRSS", "VmHWM"):
-                fields[name] = int(rest.split()[0])
-        return fields["VmRSS"], fields["VmHWM"]
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-
-
-def mib(kib: int) -> str:
-    return f"{kib / 1024:.1f}"
 
 
 def run(args: argparse.Namespace) -> None:

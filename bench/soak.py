@@ -46,7 +46,6 @@ import sys
 import threading
 import time
 import tracemalloc
-import urllib.error
 from pathlib import Path
 from typing import Any
 
@@ -55,8 +54,10 @@ from flowrt._core import load_native
 from flowrt.sflow.decode import decode_datagram
 from flowrt.sflow.model import FlowSample
 from flowrt.sources import read_pcap
+from flowrt_server import LOCALHOST, HttpStatusError, mib
+from flowrt_server import FlowrtServer as Server
 from native import twenty_flows
-from small_profile import LOCALHOST, Agent, Server, mib
+from small_profile import Agent
 
 REPO = Path(__file__).resolve().parent.parent
 CAPTURE = REPO / "tests/data/sflow/ovs-netns.pcap"
@@ -259,7 +260,7 @@ def request(server: Server, method: str, path: str, body: Any = None) -> Any:
     for attempt in range(50):
         try:
             return server.request(method, path, body)
-        except (urllib.error.URLError, ConnectionError, TimeoutError) as err:
+        except (HttpStatusError, OSError) as err:
             if attempt == 49 or getattr(err, "code", 503) != 503:
                 raise
             time.sleep(0.2)
