@@ -267,6 +267,108 @@ static const FieldSpec FIELD_SPECS[] = {
 #define MAX_DEPTH 3
 /* field id = spec index * MAX_DEPTH + depth (depth only for header fields) */
 
+/* ---------------------------------------------------------------- key text (keys)
+ * Hand-formatted text for addresses and integers: snprintf/inet_ntop were most of a
+ * sample's key cost. Each is byte-identical to what the reference extractors produce
+ * (socket.inet_ntoa / socket.inet_ntop, i.e. glibc's rules; str(int)); Core.format_text
+ * exposes them and tests/core/test_native_text.py compares them with the reference. */
+static const char DIGIT_PAIRS[201] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
+
+/* Decimal text of ``x`` at ``out`` (no terminator); returns its length (<= 20). */
+static size_t fmt_u64(char *out, uint64_t x) {
+    char tmp[20];
+    size_t n = 0;
+    while (x >= 100) {
+        unsigned r = (unsigned)(x % 100);
+        x /= 100;
+        tmp[n++] = DIGIT_PAIRS[2 * r + 1];
+        tmp[n++] = DIGIT_PAIRS[2 * r];
+    }
+    if (x >= 10) {
+        tmp[n++] = DIGIT_PAIRS[2 * x + 1];
+        tmp[n++] = DIGIT_PAIRS[2 * x];
+    } else {
+        tmp[n++] = (char)('0' + x);
+    }
+    for (size_t i = 0; i < n; i++) out[i] = tmp[n - 1 - i];
+    return n;
+}
+
+/* Signed decimal (str(int) for any int64). */
+static size_t fmt_i64(char *out, int64_t x) {
+    if (x >= 0) return fmt_u64(out, (uint64_t)x);
+    out[0] = '-';
+    return 1 + fmt_u64(out + 1, (uint64_t)0 - (uint64_t)x);
+}
+
+/* One byte in decimal, no leading zeros. */
+static inline size_t fmt_u8(char *out, unsigned b) {
+    if (b >= 100) {
+        out[0] = (char)('0' + b / 100);
+        out[1] = DIGIT_PAIRS[2 * (b % 100)];
+        out[2] = DIGIT_PAIRS[2 * (b % 100) + 1];
+        return 3;
+    }
+    if (b >= 10) {
+        out[0] = DIGIT_PAIRS[2 * b];
+        out[1] = DIGIT_PAIRS[2 * b + 1];
+        return 2;
+    }
+    out[0] = (char)('0' + b);
+    return 1;
+}
+
+/* Dotted quad (inet_ntoa); at most 15 characters. */
+static size_t fmt_ip4(char *out, const uint8_t *p) {
+    size_t n = fmt_u8(out, p[0]);
+    for (int i = 1; i < 4; i++) {
+        out[n++] = '.';
+        n += fmt_u8(out + n, p[i]);
+    }
+    return n;
+}
+
+/* IPv6 text exactly as glibc's inet_ntop (what socket.inet_ntop gives the reference):
+ * the longest run of >= 2 zero groups becomes "::" (the first on ties), groups in
+ * lower-case hex without leading zeros, and "::a.b.c.d" / "::ffff:a.b.c.d" when the
+ * run is the first 6 groups, or the first 5 followed by ffff. At most 39 characters. */
+static size_t fmt_ip6(char *out, const uint8_t *p) {
+    static const char hex[] = "0123456789abcdef";
+    unsigned w[8];
+    for (int i = 0; i < 8; i++) w[i] = (unsigned)p[2 * i] << 8 | p[2 * i + 1];
+    int best = -1, best_len = 0, cur = -1, cur_len = 0;
+    for (int i = 0; i < 8; i++) {
+        if (w[i] == 0) {
+            if (cur < 0) cur = i, cur_len = 1;
+            else cur_len++;
+        } else if (cur >= 0) {
+            if (best < 0 || cur_len > best_len) best = cur, best_len = cur_len;
+            cur = -1;
+        }
+    }
+    if (cur >= 0 && (best < 0 || cur_len > best_len)) best = cur, best_len = cur_len;
+    if (best >= 0 && best_len < 2) best = -1;
+    size_t n = 0;
+    for (int i = 0; i < 8; i++) {
+        if (best >= 0 && i >= best && i < best + best_len) {
+            if (i == best) out[n++] = ':';
+            continue;
+        }
+        if (i) out[n++] = ':';
+        if (i == 6 && best == 0 && (best_len == 6 || (best_len == 5 && w[5] == 0xffff))) {
+            return n + fmt_ip4(out + n, p + 12);
+        }
+        unsigned x = w[i];
+        int shift = x >= 0x1000 ? 12 : x >= 0x100 ? 8 : x >= 0x10 ? 4 : 0;
+        for (; shift >= 0; shift -= 4) out[n++] = hex[x >> shift & 15];
+    }
+    if (best >= 0 && best + best_len == 8) out[n++] = ':';
+    return n;
+}
+
 /* One flow sample as the core sees it. */
 typedef struct {
     uint32_t seq, stype, sindex, rate, pool, drops, ifmt, ival, ofmt, oval;
@@ -303,12 +405,11 @@ static void set_mac(FieldValue *v, const uint8_t *p) {
     v->kind = 1;
 }
 static void set_ip4(FieldValue *v, const uint8_t *p) {
-    v->len = (size_t)snprintf(v->text, TEXT_MAX, "%u.%u.%u.%u", p[0], p[1], p[2], p[3]);
+    v->len = fmt_ip4(v->text, p);
     v->kind = 1;
 }
 static void set_ip6(FieldValue *v, const uint8_t *p) {
-    if (!inet_ntop(AF_INET6, p, v->text, TEXT_MAX)) { v->kind = 0; return; }
-    v->len = strlen(v->text);
+    v->len = fmt_ip6(v->text, p);
     v->kind = 1;
 }
 static void set_bits(FieldValue *v, unsigned x, int nbits) {
@@ -319,7 +420,7 @@ static void set_bits(FieldValue *v, unsigned x, int nbits) {
 static void set_interface(FieldValue *v, uint32_t fmt, uint32_t value) {
     if (fmt == 0) {
         if (value == 0x3FFFFFFF) set_text(v, "internal", 8);
-        else v->len = (size_t)snprintf(v->text, TEXT_MAX, "%u", value), v->kind = 1;
+        else v->len = fmt_u64(v->text, value), v->kind = 1;
     } else if (fmt == 1) set_text(v, "discard", 7);
     else if (fmt == 2) set_text(v, "multiple", 8);
     else set_text(v, "unknown", 7);
@@ -396,13 +497,15 @@ static void field_value(const Sample *s, const char *agent, size_t agent_len, in
     }
 }
 
-/* A value as the text flows and filters compare (ints in decimal). */
-static void as_text(FieldValue *v) {
-    if (v->kind == 2) {
-        v->len = (size_t)snprintf(v->text, TEXT_MAX, "%lld", (long long)v->num);
-        v->kind = 1;
-    }
-}
+/* keys: one slot of the per-sample field cache (Core.fcache, one per field id). The
+ * slot holds the field's value for the sample being committed when ``gen`` equals
+ * Core.field_gen (bumped once per sample: no clearing), its text when ``texted`` too. */
+#define N_FIDS (N_SPECS * MAX_DEPTH)
+typedef struct {
+    uint32_t gen;
+    int texted;
+    FieldValue v;
+} CachedField;
 
 /* ---------------------------------------------------------------- programs */
 enum { OP_CMP = 0, OP_AND = 1, OP_OR = 2 };
@@ -454,6 +557,38 @@ static uint64_t hash_bytes(const char *p, size_t n) {
     return h ? h : 1;
 }
 
+/* keys: the aggregation key's hash, 8 bytes a step with a multiply-mix and the
+ * murmur3 finaliser (byte-wise FNV-1a was a visible share of a sample's cost). The
+ * finaliser spreads every input bit over the low bits that pick the linear-probing
+ * slot. Deterministic (no seed); never 0 (0 marks an empty slot). */
+static inline uint64_t mix64(uint64_t x) {
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ULL;
+    x ^= x >> 33;
+    return x;
+}
+
+static uint64_t hash_key(const char *p, size_t n) {
+    const uint64_t k = 0x9e3779b97f4a7c15ULL;
+    uint64_t h = k ^ (uint64_t)n;
+    for (; n >= 8; p += 8, n -= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        h = (h ^ w) * k;
+        h ^= h >> 31;
+    }
+    if (n) {
+        uint64_t w = 0;
+        memcpy(&w, p, n);
+        h = (h ^ w) * k;
+        h ^= h >> 31;
+    }
+    h = mix64(h);
+    return h ? h : 1;
+}
+
 static int agg_grow(Agg *a) {
     size_t ncap = a->cap ? a->cap * 2 : 1024;
     Slot *ns = PyMem_Calloc(ncap, sizeof(Slot));
@@ -472,7 +607,7 @@ static int agg_grow(Agg *a) {
 
 static int agg_add(Agg *a, const char *key, size_t len, double value) {
     if ((a->used + 1) * 2 > a->cap && agg_grow(a) < 0) return -1;
-    uint64_t h = hash_bytes(key, len);
+    uint64_t h = hash_key(key, len);
     size_t j = h & (a->cap - 1);
     while (a->slots[j].hash) {
         Slot *s = &a->slots[j];
@@ -543,6 +678,11 @@ typedef struct {
     struct sockaddr_storage *rx_addrs;
     char *rx_ctrl;
     int rx_busy; /* a recv is under way (one receive thread per Core) */
+    /* keys: the per-sample field cache. 20 flows share few fields: each field a
+       sample's programs use is extracted and turned to text once per sample, not once
+       per program (slot i is field id i; valid while its gen is field_gen) */
+    CachedField *fcache;
+    uint32_t field_gen;
 } Core;
 
 static void free_programs(Core *c) {
@@ -573,6 +713,7 @@ static void Core_dealloc(Core *c) {
     PyMem_Free(c->samples);
     PyMem_Free(c->counter_at);
     PyMem_Free(c->counter_end);
+    PyMem_Free(c->fcache);
     PyMem_Free(c->agg.slots);
     PyMem_Free(c->agg.arena);
     PyMem_RawFree(c->rx_bufs);
@@ -605,6 +746,10 @@ static int Core_init(Core *c, PyObject *args, PyObject *kw) {
         i++;
     }
     c->nrules = (int)n;
+    if (!c->fcache && !(c->fcache = PyMem_Calloc(N_FIDS, sizeof(CachedField)))) {
+        PyErr_NoMemory();
+        return -1;
+    }
     if (!c->samples) {
         c->samples = PyMem_Calloc(MAX_SAMPLES, sizeof(Sample));
         c->counter_at = PyMem_Calloc(MAX_SAMPLES, sizeof(size_t));
@@ -633,16 +778,16 @@ static int walk_datagram(Core *c, const uint8_t *d, size_t end, uint32_t *hdr) {
     size_t off;
     if (addr_type == 1) {
         if (end < 28) return -1;
-        snprintf(c->agent, sizeof c->agent, "%u.%u.%u.%u", d[8], d[9], d[10], d[11]);
+        c->agent_len = fmt_ip4(c->agent, d + 8);
         off = 12;
     } else if (addr_type == 2) {
         if (end < 40) return -1;
-        if (!inet_ntop(AF_INET6, d + 8, c->agent, sizeof c->agent)) return -1;
+        c->agent_len = fmt_ip6(c->agent, d + 8);
         off = 24;
     } else {
         return -1;
     }
-    c->agent_len = strlen(c->agent);
+    c->agent[c->agent_len] = 0;
     hdr[0] = rd32(d + off);      /* sub agent */
     hdr[1] = rd32(d + off + 4);  /* sequence */
     hdr[2] = rd32(d + off + 8);  /* uptime */
@@ -742,23 +887,50 @@ static void locate(Sample *s) {
     }
 }
 
+/* keys: the sample's field ``fid`` from the cache (extracted on first use). */
+static CachedField *field_cached(Core *c, const Sample *s, int fid) {
+    CachedField *f = &c->fcache[fid];
+    if (f->gen != c->field_gen) {
+        field_value(s, c->agent, c->agent_len, fid, &f->v);
+        f->gen = c->field_gen;
+        f->texted = f->v.kind != 2;
+    }
+    return f;
+}
+
+/* The field as text (as_text's rule: integers in decimal); kind 0 = missing. */
+static const FieldValue *text_cached(Core *c, const Sample *s, int fid) {
+    CachedField *f = field_cached(c, s, fid);
+    if (!f->texted) {
+        f->v.len = fmt_i64(f->v.text, f->v.num);
+        f->texted = 1;
+    }
+    return &f->v;
+}
+
+/* Start the cache over for the next sample: every slot becomes stale. */
+static void next_sample_fields(Core *c) {
+    if (++c->field_gen == 0) { /* wrapped: clear once every 2^32 samples */
+        for (int i = 0; i < N_FIDS; i++) c->fcache[i].gen = 0;
+        c->field_gen = 1;
+    }
+}
+
 /* Run the filter program; 1 = the sample passes. */
-static int run_filter(const Program *p, const Sample *s, const char *agent, size_t alen) {
+static int run_filter(Core *c, const Program *p, const Sample *s) {
     int stack[256];
     int sp = 0;
     for (int k = 0; k < p->ninstr; k++) {
         const Instr *in = &p->code[k];
         if (in->op == OP_CMP) {
-            FieldValue v;
-            field_value(s, agent, alen, in->fid, &v);
+            const FieldValue *v = text_cached(c, s, in->fid);
             int hit;
-            if (v.kind == 0) {
+            if (v->kind == 0) {
                 hit = in->want_null;
             } else {
-                as_text(&v);
                 hit = 0;
                 for (int j = 0; j < in->nvalues; j++) {
-                    if (in->lens[j] == v.len && memcmp(in->values[j], v.text, v.len) == 0) {
+                    if (in->lens[j] == v->len && memcmp(in->values[j], v->text, v->len) == 0) {
                         hit = 1;
                         break;
                     }
@@ -786,7 +958,7 @@ static int run_filter(const Program *p, const Sample *s, const char *agent, size
 static int count_sample(Core *c, const Program *p, Sample *s) {
     char key[KEYBUF];
     size_t n = 0;
-    if (p->ninstr && !run_filter(p, s, c->agent, c->agent_len)) return 0;
+    if (p->ninstr && !run_filter(c, p, s)) return 0;
     /* aggregation key: flow id, data source code, agent, then the flow key text */
     uint64_t code = (uint64_t)s->stype << 32 | s->sindex;
     memcpy(key, &p->flow_id, sizeof(int));
@@ -797,27 +969,24 @@ static int count_sample(Core *c, const Program *p, Sample *s) {
     memcpy(key + n, c->agent, c->agent_len);
     n += c->agent_len;
     for (int i = 0; i < p->nkeys; i++) {
-        FieldValue v;
-        field_value(s, c->agent, c->agent_len, p->keys[i], &v);
-        if (v.kind == 0) return 0;
-        as_text(&v);
+        const FieldValue *v = text_cached(c, s, p->keys[i]);
+        if (v->kind == 0) return 0;
         if (i) {
             if (n + p->fs_len > KEYBUF) return 0;
             memcpy(key + n, p->fs, p->fs_len);
             n += p->fs_len;
         }
-        if (n + v.len > KEYBUF) return 0;
-        memcpy(key + n, v.text, v.len);
-        n += v.len;
+        if (n + v->len > KEYBUF) return 0;
+        memcpy(key + n, v->text, v->len);
+        n += v->len;
     }
     double rate = s->rate ? (double)s->rate : 1.0, value;
     if (p->value_fid == VALUE_FRAMES) {
         value = rate;
     } else {
-        FieldValue v;
-        field_value(s, c->agent, c->agent_len, p->value_fid, &v);
-        if (v.kind != 2) return 0;
-        value = (double)v.num * rate;
+        const FieldValue *v = &field_cached(c, s, p->value_fid)->v;
+        if (v->kind != 2) return 0;
+        value = (double)v->num * rate;
     }
     return agg_add(&c->agg, key, n, value) < 0 ? -1 : 1;
 }
@@ -1287,11 +1456,12 @@ static PyObject *Core_commit(Core *c, PyObject *args) {
     if (skip != Py_None) {
         if (PyBytes_AsStringAndSize(skip, (char **)&mask, &mlen) < 0) return NULL;
     }
-    if (!c->pending_payload) Py_RETURN_NONE;
+    if (!c->pending_payload || !c->fcache) Py_RETURN_NONE;
     long counted = 0;
     for (int i = 0; i < c->nsamples; i++) {
         Sample *s = &c->samples[i];
         if (!s->has_header || (mask && i < mlen && mask[i])) continue;
+        next_sample_fields(c);
         for (int k = 0; k < c->nprograms; k++) {
             int r = count_sample(c, &c->programs[k], s);
             if (r < 0) return PyErr_NoMemory();
@@ -1760,7 +1930,36 @@ done:
     return out;
 }
 
+/* keys: format_text(kind, value) -> str, the core's key text for one value ("ip4",
+   "ip6", "mac": bytes of that address; "int": an int), so tests compare it with the
+   reference extractors' text. */
+static PyObject *format_text(PyObject *Py_UNUSED(m), PyObject *args) {
+    const char *kind;
+    PyObject *value;
+    if (!PyArg_ParseTuple(args, "sO", &kind, &value)) return NULL;
+    FieldValue v;
+    if (strcmp(kind, "int") == 0) {
+        long long x = PyLong_AsLongLong(value);
+        if (x == -1 && PyErr_Occurred()) return NULL;
+        v.len = fmt_i64(v.text, (int64_t)x);
+        return PyUnicode_FromStringAndSize(v.text, (Py_ssize_t)v.len);
+    }
+    char *raw;
+    Py_ssize_t n;
+    if (PyBytes_AsStringAndSize(value, &raw, &n) < 0) return NULL;
+    const uint8_t *p = (const uint8_t *)raw;
+    if (strcmp(kind, "ip4") == 0 && n == 4) set_ip4(&v, p);
+    else if (strcmp(kind, "ip6") == 0 && n == 16) set_ip6(&v, p);
+    else if (strcmp(kind, "mac") == 0 && n == 6) set_mac(&v, p);
+    else {
+        PyErr_SetString(PyExc_ValueError, "kind must be ip4, ip6, mac (with that many bytes) or int");
+        return NULL;
+    }
+    return PyUnicode_FromStringAndSize(v.text, (Py_ssize_t)v.len);
+}
+
 static PyMethodDef module_methods[] = {
+    {"format_text", format_text, METH_VARARGS, "The core's key text of one value (tests)."},
     {"apply_sums", apply_sums, METH_VARARGS, "FlowTable.add_many's loop (plain sum tables)."},
     {"sweep_entries", sweep_entries, METH_VARARGS, "FlowTable._sweep (plain sum tables)."},
     {NULL, NULL, 0, NULL},
