@@ -433,3 +433,57 @@ def test_aggregation_limit_flushes_early() -> None:
     engine.counters.native_early_flushes = 0  # the reference never flushes early
     assert_same(ref, engine, FLOWS, 7.0)
     assert nat_early
+
+
+class _AccountThenCommit:
+    """A Core whose ``account(..., commit=True)`` is the two calls it replaces:
+    ``account(...)`` then ``commit(mask)``."""
+
+    def __init__(self, core: Any) -> None:
+        self._core = core
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._core, name)
+
+    def account(self, *args: Any) -> Any:
+        mask = self._core.account(*args[:5])
+        if len(args) > 5 and args[5] and mask is not False:
+            self._core.commit(mask)
+        return mask
+
+
+def test_account_with_commit_is_account_then_commit() -> None:
+    """One ``Core.account(..., commit=True)`` call per datagram counts exactly what
+    ``account`` followed by ``commit(mask)`` does, duplicates and restarts included, and
+    the one-call path gives the reference's state."""
+    base = _flow_datagrams()[:60]
+    stream = _renumbered(base[:40], 1, 500_000, {})
+    again = bytearray(stream[30])  # the same samples in the next datagram: skipped
+    again[16:20] = (41).to_bytes(4, "big")
+    again[20:24] = (540_000).to_bytes(4, "big")
+    stream.append(bytes(again))
+    stream += _renumbered(base[40:], 1, 2_000, {})  # the agent restarted
+    payloads = [(p, "192.0.2.1", 50.0 + i // 8) for i, p in enumerate(stream)]
+    probe = Engine(now=0.0)
+    for name, body in FLOWS.items():
+        probe.set_flow(name, body)
+    flows = {name: FLOWS[name] for name in NativeIngest(probe).native_flows()}
+    assert len(flows) >= 3  # no fallback definition: every datagram takes the one-call path
+    engines = []
+    for two_calls in (False, True):
+        engine = Engine(now=0.0)
+        for name, body in flows.items():
+            engine.set_flow(name, body)
+        driver = NativeIngest(engine)
+        if two_calls:
+            driver.core = _AccountThenCommit(driver.core)
+        for payload, source, now in payloads:
+            driver.ingest_datagram(payload, source, now)
+        driver.flush()
+        engines.append(engine)
+    one, two = engines
+    assert one.analyzer(60.0)["sFlowFlowDuplicateSamples"] >= 1
+    assert one.counters.flow_samples > 100
+    assert_same(feed(payloads, flows, native=False), one, flows, 60.0)
+    one.ingest_path = "reference"  # assert_same's labels: both are native here
+    assert_same(one, two, flows, 60.0)

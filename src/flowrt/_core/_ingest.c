@@ -1446,6 +1446,27 @@ fail:
     return NULL;
 }
 
+/* Count the walked datagram's samples in every program, except those whose ``mask``
+   byte (``mlen`` of them, NULL: none) is nonzero; the datagram is then done. Returns the
+   number of (sample, program) counts, or -1 (out of memory, exception set). */
+static long commit_samples(Core *c, const char *mask, Py_ssize_t mlen) {
+    long counted = 0;
+    for (int i = 0; i < c->nsamples; i++) {
+        Sample *s = &c->samples[i];
+        if (!s->has_header || (mask && i < mlen && mask[i])) continue;
+        next_sample_fields(c);
+        for (int k = 0; k < c->nprograms; k++) {
+            int r = count_sample(c, &c->programs[k], s);
+            if (r < 0) { PyErr_NoMemory(); return -1; }
+            counted += r;
+        }
+        c->committed_samples++;
+    }
+    c->nsamples = 0;
+    Py_CLEAR(c->pending_payload);
+    return counted;
+}
+
 /* commit(skip=None): count the walked datagram's samples in every program, except the
    sample indices in ``skip`` (a bytes mask, one byte per sample, nonzero = skip). */
 static PyObject *Core_commit(Core *c, PyObject *args) {
@@ -1457,24 +1478,23 @@ static PyObject *Core_commit(Core *c, PyObject *args) {
         if (PyBytes_AsStringAndSize(skip, (char **)&mask, &mlen) < 0) return NULL;
     }
     if (!c->pending_payload || !c->fcache) Py_RETURN_NONE;
-    long counted = 0;
-    for (int i = 0; i < c->nsamples; i++) {
-        Sample *s = &c->samples[i];
-        if (!s->has_header || (mask && i < mlen && mask[i])) continue;
-        next_sample_fields(c);
-        for (int k = 0; k < c->nprograms; k++) {
-            int r = count_sample(c, &c->programs[k], s);
-            if (r < 0) return PyErr_NoMemory();
-            counted += r;
-        }
-        c->committed_samples++;
-    }
-    c->nsamples = 0;
-    Py_CLEAR(c->pending_payload);
-    return PyLong_FromLong(counted);
+    long counted = commit_samples(c, mask, mlen);
+    return counted < 0 ? NULL : PyLong_FromLong(counted);
 }
 
-/* account(by_code, stream, epoch, uptime, now) -> bytes | None | False
+/* keys: the index of one of the few samples just before ``i`` with the same data source
+   (account() reuses its lookups: a datagram's samples often share a few sources), or -1.
+   Bounded look-back, so a datagram of thousands of samples stays linear. */
+#define SAME_SOURCE_LOOKBACK 8
+static int same_source_before(const Core *c, int i) {
+    const Sample *s = &c->samples[i];
+    for (int j = i - 1; j >= 0 && j >= i - SAME_SOURCE_LOOKBACK; j--) {
+        if (c->samples[j].stype == s->stype && c->samples[j].sindex == s->sindex) return j;
+    }
+    return -1;
+}
+
+/* account(by_code, stream, epoch, uptime, now, commit=False) -> bytes | None | False
    AgentTable.observe's per-sample loop for the walked datagram (flow samples only, no
    counter samples) after Python accounted its datagram header: for each sample, its
    DataSourceStats from ``by_code`` (keyed ``source_type << 32 | index``) gets
@@ -1482,20 +1502,33 @@ static PyObject *Core_commit(Core *c, PyObject *args) {
    (its restart count), and FlowStream.add_flow. Returns the skip mask of duplicate
    samples (one byte per sample), None when there is none, or False, having changed
    nothing, when a data source is not known yet or has no FlowStream (Python accounts
-   that datagram: caps and new data sources stay in one place). */
+   that datagram: caps and new data sources stay in one place). With ``commit`` true,
+   a datagram accounted here is also committed in the same call (commit(mask) done:
+   one call per datagram instead of two); one returned False is not. */
 static PyObject *Core_account(Core *c, PyObject *args) {
     PyObject *by_code, *stream, *now;
     long long epoch, uptime;
-    if (!PyArg_ParseTuple(args, "O!OLLO", &PyDict_Type, &by_code, &stream, &epoch, &uptime, &now))
+    int commit = 0;
+    if (!PyArg_ParseTuple(args, "O!OLLO|p", &PyDict_Type, &by_code, &stream, &epoch, &uptime,
+                          &now, &commit))
         return NULL;
     int n = c->nsamples;
-    if (!c->pending_payload || n == 0) Py_RETURN_NONE;
+    if (!c->pending_payload || n == 0) {
+        if (commit && c->pending_payload && c->fcache && commit_samples(c, NULL, 0) < 0) return NULL;
+        Py_RETURN_NONE;
+    }
     PyObject **ds = PyMem_Calloc((size_t)n * 2, sizeof(PyObject *));
     if (!ds) return PyErr_NoMemory();
     PyObject **flow = ds + n;
     PyObject *result = NULL, *mask = NULL, *epoch_obj = NULL;
     for (int i = 0; i < n; i++) {
         Sample *s = &c->samples[i];
+        int j = same_source_before(c, i);
+        if (j >= 0) { /* keys: no second lookup for a data source seen just before */
+            ds[i] = Py_NewRef(ds[j]);
+            flow[i] = Py_NewRef(flow[j]);
+            continue;
+        }
         PyObject *key = PyLong_FromUnsignedLongLong((unsigned long long)s->stype << 32 | s->sindex);
         if (!key) goto done;
         PyObject *d = PyDict_GetItemWithError(by_code, key);
@@ -1513,6 +1546,7 @@ static PyObject *Core_account(Core *c, PyObject *args) {
     for (int i = 0; i < n; i++) {
         Sample *s = &c->samples[i];
         PyObject *d = ds[i];
+        if (same_source_before(c, i) >= 0) goto add; /* its last_seen, stream, epoch are set */
         if (PyObject_SetAttr(d, s_last_seen, now) < 0) goto done;
         PyObject *e = PyObject_GetAttr(d, s_epoch);
         if (!e) goto done;
@@ -1533,6 +1567,7 @@ static PyObject *Core_account(Core *c, PyObject *args) {
             if (PyObject_SetAttr(d, s_stream, stream) < 0 || PyObject_SetAttr(d, s_epoch, epoch_obj) < 0)
                 goto done;
         }
+    add:;
         int rc = fs_add_flow((FlowStream *)flow[i], d, s->seq, s->pool, s->drops, s->rate, uptime);
         if (rc < 0) goto done;
         if (rc == O_DUPLICATE) {
@@ -1545,6 +1580,7 @@ static PyObject *Core_account(Core *c, PyObject *args) {
             bits[i] = 1;
         }
     }
+    if (commit && commit_samples(c, mask ? PyBytes_AS_STRING(mask) : NULL, n) < 0) goto done;
     result = mask ? Py_NewRef(mask) : Py_NewRef(Py_None);
 done:
     for (int i = 0; i < 2 * n; i++) Py_XDECREF(ds[i]);

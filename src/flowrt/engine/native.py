@@ -34,6 +34,7 @@ datagram.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from flowrt._core import NATIVE_PATH, load_native
@@ -47,6 +48,7 @@ from flowrt.sflow.registry import FLOW_RECORDS
 
 _DUPLICATE = Outcome.DUPLICATE
 _NO_SAMPLES: list[Any] = []
+_NO_DUPLICATES: set[int] = set()  # never changed
 
 if TYPE_CHECKING:
     from flowrt.engine.core import Engine
@@ -124,12 +126,45 @@ class NativeIngest:
             engine.ingest_datagram(payload, source_ip, now)
             return
         header, shapes, python_samples = walked
-        agent, sub_agent, sequence, uptime, counter_payload = header
+        if header[4] is not None or python_samples or self._fallback:
+            self._ingest_rest(payload, source_ip, now, header, shapes, python_samples)
+            return
+        # the common datagram: flow samples only, all counted by the core
+        agent, sub_agent, sequence, uptime, _ = header
+        stats, stream, outcome = engine.agents.admit(
+            agent, sub_agent, sequence, uptime, source_ip, now, zlib.crc32(payload)
+        )
+        if outcome is _DUPLICATE:
+            return  # dropped whole before anything counts it (counted in its stream)
         counters = engine.counters
-        agents = engine.agents
-        decoded: Datagram | None = None
-        flow_samples: list[Any] = _NO_SAMPLES
-        duplicates: set[int] = set()
+        counters.datagrams += 1
+        counters.bytes += len(payload)
+        if stats is None:
+            return  # refused: over the agent cap (counted there)
+        assert stream is not None
+        nsamples = core.walked_samples
+        # accounting and commit in one call (duplicate samples skipped); False: a data
+        # source is new, nothing was done and Python accounts the datagram
+        mask = core.account(stats.by_code, stream, stream.restarts, uptime, now, True)
+        if mask is False:
+            self._admitted(payload, now, agent, uptime, shapes, (), stats, stream, None, mask)
+            return
+        duplicates = _NO_DUPLICATES if mask is None else {i for i, skip in enumerate(mask) if skip}
+        counters.flow_samples += nsamples - len(duplicates)
+        self._note_shapes(payload, agent, shapes, duplicates, now, None, _NO_SAMPLES)
+        self._pending_now = now
+        if core.pending >= self._agg_limit:  # bounded memory: drain before the batch ends
+            counters.native_early_flushes += 1
+            self.flush()
+
+    def _ingest_rest(
+        self, payload: bytes, source_ip: str, now: float, header: tuple[Any, ...],
+        shapes: list[tuple[str, int]], python_samples: list[int],
+    ) -> None:
+        """A walked datagram with counter samples, samples without a sampled_header or
+        fallback definitions: the general path."""
+        engine = self.engine
+        agent, sub_agent, sequence, uptime, counter_payload = header
         counter_dgram: Datagram | None = None
         if counter_payload is not None:  # its counter samples, decoded by the reference
             counter_dgram = decode_datagram(counter_payload)
@@ -137,11 +172,12 @@ class NativeIngest:
                 self.flush()
                 engine.ingest_datagram(payload, source_ip, now)
                 return
-        stats, stream, outcome = agents.admit(
+        stats, stream, outcome = engine.agents.admit(
             agent, sub_agent, sequence, uptime, source_ip, now, zlib.crc32(payload)
         )
         if outcome is _DUPLICATE:
             return  # dropped whole before anything counts it (counted in its stream)
+        counters = engine.counters
         counters.datagrams += 1
         counters.bytes += len(payload)
         if stats is None:
@@ -149,7 +185,25 @@ class NativeIngest:
         assert stream is not None
         # flow samples in C when every data source is known, else all samples in Python
         # (new data sources are made, and capped, in arrival order in one place)
-        mask = core.account(stats.by_code, stream, stream.restarts, uptime, now)
+        mask = self.core.account(stats.by_code, stream, stream.restarts, uptime, now)
+        self._admitted(payload, now, agent, uptime, shapes, python_samples, stats, stream,
+                       counter_dgram, mask)
+
+    def _admitted(
+        self, payload: bytes, now: float, agent: str, uptime: int,
+        shapes: list[tuple[str, int]], python_samples: Sequence[int], stats: Any,
+        stream: Any, counter_dgram: Datagram | None, mask: bytes | bool | None,
+    ) -> None:
+        """An admitted datagram after ``Core.account`` (``mask``; False: not accounted,
+        Python accounts it here), committed here."""
+        engine = self.engine
+        core = self.core
+        counters = engine.counters
+        agents = engine.agents
+        has_counters = counter_dgram is not None
+        decoded: Datagram | None = None
+        flow_samples: list[Any] = _NO_SAMPLES
+        duplicates: set[int] = set()
         if mask is False:
             if counter_dgram is None:
                 dgram = core.light()
@@ -163,19 +217,46 @@ class NativeIngest:
             duplicates = {i for i, s in enumerate(flow_samples) if id(s) not in kept_ids}
         else:
             if mask is not None:
+                assert isinstance(mask, bytes)
                 duplicates = {i for i, skip in enumerate(mask) if skip}
             if counter_dgram is not None:
                 admission = agents.observe_samples(stats, stream, counter_dgram, now)
-        if counter_payload is not None:
+        if has_counters:
             for sample in admission.samples:
                 if sample.__class__ is CounterSample:
                     engine.ingest_counter_sample(agent, sample, uptime, now, admission.restarted)
         nsamples = core.walked_samples
         counters.flow_samples += nsamples - len(duplicates)
-        flows = engine.flows
+        decoded, flow_samples = self._note_shapes(
+            payload, agent, shapes, duplicates, now, decoded, flow_samples,
+            bool(python_samples),
+        )
+        skip = None
+        if python_samples or self._fallback:
+            if decoded is None:
+                decoded, flow_samples = _decoded_flow_samples(payload)
+            skip = self._reference_samples(
+                agent, flow_samples, set(python_samples), duplicates, now
+            )
+        elif duplicates:
+            skip = bytes(1 if i in duplicates else 0 for i in range(nsamples))
+        core.commit(skip)
+        self._pending_now = now
+        if core.pending >= self._agg_limit:  # bounded memory: drain before the batch ends
+            counters.native_early_flushes += 1
+            self.flush()
+
+    def _note_shapes(
+        self, payload: bytes, agent: str, shapes: list[tuple[str, int]],
+        duplicates: set[int], now: float, decoded: Datagram | None, flow_samples: list[Any],
+        per_sample: bool = False,
+    ) -> tuple[Datagram | None, list[Any]]:
+        """/flowkeys/json: note the datagram's header shapes when the reference would
+        (at most once per KEYS_RESOLUTION each), decoding the datagram only then. Returns
+        the decode (or the ``decoded``, ``flow_samples`` given)."""
+        flows = self.engine.flows
         seen = flows._shapes
-        per_sample = bool(duplicates or python_samples)
-        if per_sample:  # rare: note shapes sample by sample, in order, as the reference does
+        if duplicates or per_sample:  # rare: sample by sample, in order, as the reference
             if decoded is None:
                 decoded, flow_samples = _decoded_flow_samples(payload)
             for index, sample in enumerate(flow_samples):
@@ -186,26 +267,14 @@ class NativeIngest:
                 last = seen.get("" if layers is None else layers[0])
                 if last is None or now - last >= KEYS_RESOLUTION:
                     flows._observe_keys(view, now)
-        for shape, index in () if per_sample else shapes:
+            return decoded, flow_samples
+        for shape, index in shapes:
             last = seen.get(shape)
             if last is None or now - last >= KEYS_RESOLUTION:
                 if decoded is None:
                     decoded, flow_samples = _decoded_flow_samples(payload)
                 flows._observe_keys(FlowSampleView(agent, flow_samples[index]), now)
-        skip = None
-        if python_samples or self._fallback:
-            if decoded is None:
-                decoded, flow_samples = _decoded_flow_samples(payload)
-            skip = self._reference_samples(
-                agent, flow_samples, set(python_samples), duplicates, now
-            )
-        elif duplicates:
-            skip = bytes(1 if i in duplicates else 0 for i in range(len(flow_samples)))
-        core.commit(skip)
-        self._pending_now = now
-        if core.pending >= self._agg_limit:  # bounded memory: drain before the batch ends
-            counters.native_early_flushes += 1
-            self.flush()
+        return decoded, flow_samples
 
     def _reference_samples(
         self, agent: str, samples: list[Any], python_samples: set[int],
