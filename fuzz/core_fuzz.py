@@ -3,9 +3,10 @@
 Each input is one datagram plus a byte that picks the flow programs to run over it; the
 property: ``walk`` returns None or a (datagram, shapes, python_samples) triple, then
 ``commit`` and ``drain`` run; on some inputs also ``scan``, ``account`` (FlowStream
-accounting against data sources made on sight), ``drain_grouped`` and a table's
-``add_many`` through ``apply_sums``/``sweep_entries``; and the sanitizers see no memory
-or undefined-behaviour error. ``make fuzz`` builds the extension with
+accounting against data sources made on sight, with or without its commit),
+``drain_grouped`` and a table's ``add_many`` through ``apply_sums``/``sweep_entries``, and
+``format_text`` of address bytes against ``socket.inet_ntop``; and the sanitizers see no
+memory or undefined-behaviour error. ``make fuzz`` builds the extension with
 ``-fsanitize=address,undefined`` (gcc, ``FLOWRT_SANITIZE=1``) into build/asan and runs
 this with libasan preloaded.
 
@@ -21,6 +22,7 @@ import argparse
 import importlib.util
 import os
 import random
+import socket
 import sys
 import time
 from pathlib import Path
@@ -79,6 +81,7 @@ class _Accounting:
 
 
 ACCOUNTING: _Accounting
+_inet_ntop, _AF_INET, _AF_INET6 = socket.inet_ntop, socket.AF_INET, socket.AF_INET6
 TABLE = FlowTable(5, 10.0, capacity=40)
 NATIVE: ModuleType
 
@@ -115,14 +118,20 @@ def run_one(cores: list, data: bytes) -> None:
             assert len(header) == 5 and (header[4] is None or isinstance(header[4], bytes))
             if data[0] & 0x10:
                 ACCOUNTING.know(core.light())
-            mask = core.account(ACCOUNTING.by_code, ACCOUNTING, 0, header[3], 1.0)
-            assert mask is None or mask is False or len(mask) == core.walked_samples
+            walked_samples = core.walked_samples
+            commit = bool(data[0] & 0x08)  # accounting and commit in one call
+            mask = core.account(ACCOUNTING.by_code, ACCOUNTING, 0, header[3], 1.0, commit)
+            assert mask is None or mask is False or len(mask) == walked_samples
+            assert core.walked_samples == (0 if commit and mask is not False else walked_samples)
         core.commit()
         for _flow_id, _agent, _code, keys, values in core.drain_grouped():
             TABLE.add_many(keys, values, 1.0 + data[0], NATIVE.apply_sums, NATIVE.sweep_entries)
     if data[0] & 0x40:
         for item in core.drain():
             assert len(item) == 6
+    if len(data) >= 17 and data[0] & 0x04:  # the key text against the reference's
+        assert NATIVE.format_text("ip6", data[1:17]) == _inet_ntop(_AF_INET6, data[1:17])
+        assert NATIVE.format_text("ip4", data[1:5]) == _inet_ntop(_AF_INET, data[1:5])
 
 
 def mutate(rng: random.Random, seeds: list[bytes]) -> bytes:

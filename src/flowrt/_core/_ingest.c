@@ -954,20 +954,25 @@ static int run_filter(Core *c, const Program *p, const Sample *s) {
 
 #define KEYBUF 4096
 
-/* Count one sample in one program: 1 counted, 0 not, -1 error (memory). */
-static int count_sample(Core *c, const Program *p, Sample *s) {
-    char key[KEYBUF];
-    size_t n = 0;
-    if (p->ninstr && !run_filter(c, p, s)) return 0;
-    /* aggregation key: flow id, data source code, agent, then the flow key text */
+/* The aggregation key's sample part, once per sample at ``key``: after room for the
+   flow id, the data source code and the agent. Returns its end (the key text starts
+   there). */
+static size_t key_prefix(const Core *c, const Sample *s, char *key) {
     uint64_t code = (uint64_t)s->stype << 32 | s->sindex;
-    memcpy(key, &p->flow_id, sizeof(int));
-    n += sizeof(int);
+    size_t n = sizeof(int);
     memcpy(key + n, &code, sizeof code);
     n += sizeof code;
     key[n++] = (char)c->agent_len;
     memcpy(key + n, c->agent, c->agent_len);
-    n += c->agent_len;
+    return n + c->agent_len;
+}
+
+/* Count one sample in one program: 1 counted, 0 not, -1 error (memory). ``key`` holds
+   the sample's key_prefix (``n`` bytes); the aggregation key is the flow id, that
+   prefix, then the flow key text. */
+static int count_sample(Core *c, const Program *p, Sample *s, char *key, size_t n) {
+    if (p->ninstr && !run_filter(c, p, s)) return 0;
+    memcpy(key, &p->flow_id, sizeof(int));
     for (int i = 0; i < p->nkeys; i++) {
         const FieldValue *v = text_cached(c, s, p->keys[i]);
         if (v->kind == 0) return 0;
@@ -1451,12 +1456,14 @@ fail:
    number of (sample, program) counts, or -1 (out of memory, exception set). */
 static long commit_samples(Core *c, const char *mask, Py_ssize_t mlen) {
     long counted = 0;
+    char key[KEYBUF];
     for (int i = 0; i < c->nsamples; i++) {
         Sample *s = &c->samples[i];
         if (!s->has_header || (mask && i < mlen && mask[i])) continue;
         next_sample_fields(c);
+        size_t prefix = key_prefix(c, s, key);
         for (int k = 0; k < c->nprograms; k++) {
-            int r = count_sample(c, &c->programs[k], s);
+            int r = count_sample(c, &c->programs[k], s, key, prefix);
             if (r < 0) { PyErr_NoMemory(); return -1; }
             counted += r;
         }
