@@ -167,6 +167,9 @@ class Outcome(Enum):
     RESTART = "restart"
 
 
+_OUTCOMES = tuple(Outcome)  # the compiled FlowStream.observe's result indexes this
+
+
 _IN_ORDER, _DUPLICATE, _RESTART = Outcome.IN_ORDER, Outcome.DUPLICATE, Outcome.RESTART
 #: the compiled FlowStream's outcome codes, in order
 _OUTCOMES = (
@@ -628,11 +631,15 @@ class AgentTable:
                 agent.datagram_sources.pop(next(iter(agent.datagram_sources)))
             agent.datagram_sources[source_ip] = None
         stream = agent.sub_agents.get(sub_agent_id)
-        if stream is None:
-            stream = agent.sub_agents[sub_agent_id] = SequenceTracker(
-                totals=self.totals.datagrams
+        if stream is None:  # the compiled tracker while the native path runs
+            totals = self.totals.datagrams
+            stream = agent.sub_agents[sub_agent_id] = (
+                SequenceTracker(totals=totals) if self.flow_stream is None
+                else self.flow_stream(totals)
             )
         outcome = stream.observe(sequence, uptime if fingerprint is None else fingerprint, uptime)
+        if outcome.__class__ is int:  # FlowStream: the Outcome's index
+            outcome = _OUTCOMES[outcome]
         if outcome is not Outcome.DUPLICATE and outcome is not Outcome.STALE and (
             outcome is not Outcome.LATE
         ):
