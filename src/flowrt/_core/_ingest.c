@@ -572,16 +572,19 @@ static inline uint64_t mix64(uint64_t x) {
 
 static uint64_t hash_key(const char *p, size_t n) {
     const uint64_t k = 0x9e3779b97f4a7c15ULL;
+    const char *end = p + n;
     uint64_t h = k ^ (uint64_t)n;
+    int longer = n >= 8;
     for (; n >= 8; p += 8, n -= 8) {
         uint64_t w;
         memcpy(&w, p, 8);
         h = (h ^ w) * k;
         h ^= h >> 31;
     }
-    if (n) {
+    if (n) { /* the tail: the key's last 8 bytes (overlapping; the length is in h) */
         uint64_t w = 0;
-        memcpy(&w, p, n);
+        if (longer) memcpy(&w, end - 8, 8);
+        else for (size_t i = 0; i < n; i++) w |= (uint64_t)(uint8_t)p[i] << (8 * i);
         h = (h ^ w) * k;
         h ^= h >> 31;
     }
