@@ -167,9 +167,6 @@ class Outcome(Enum):
     RESTART = "restart"
 
 
-_OUTCOMES = tuple(Outcome)  # the compiled FlowStream.observe's result indexes this
-
-
 _IN_ORDER, _DUPLICATE, _RESTART = Outcome.IN_ORDER, Outcome.DUPLICATE, Outcome.RESTART
 #: the compiled FlowStream's outcome codes, in order
 _OUTCOMES = (
