@@ -54,6 +54,7 @@ def extensions() -> list[Extension]:
         Extension(
             "flowrt._core._ingest",
             ["src/flowrt/_core/_ingest.c"],
+            depends=["src/flowrt/_core/sumtable.h"],  # a change to it rebuilds the core
             extra_compile_args=compile_args,
             extra_link_args=link_args,
             optional=True,

@@ -77,7 +77,7 @@ def main(argv: list[str]) -> int:
     if driver is not None:
         driver.flush()
     cpu = time.process_time() - started
-    held = sum(len(table._entries) for flow in engine.flows._flows.values()
+    held = sum(len(table) for flow in engine.flows._flows.values()
                for table in flow.tables.values())
     rss_after, hwm = status_kb("VmRSS"), status_kb("VmHWM")
     print(f"ingest_path {engine.ingest_path}")

@@ -3,10 +3,10 @@
 Each input is one datagram plus a byte that picks the flow programs to run over it; the
 property: ``walk`` returns None or a (datagram, shapes, python_samples) triple, then
 ``commit`` and ``drain`` run; on some inputs also ``scan``, ``account`` (FlowStream
-accounting against data sources made on sight, with or without its commit),
-``drain_grouped`` and a table's ``add_many`` through ``apply_sums``/``sweep_entries``, and
-``format_text`` of address bytes against ``socket.inet_ntop``; and the sanitizers see no
-memory or undefined-behaviour error. ``make fuzz`` builds the extension with
+accounting against data sources made on sight, with or without its commit), ``drain_to``
+into a SumStore-backed NativeFlowTable (small capacity: sweeps) or a Python FlowTable,
+top and expire, and ``format_text`` of address bytes against ``socket.inet_ntop``; and
+the sanitizers see no memory or undefined-behaviour error. ``make fuzz`` builds the extension with
 ``-fsanitize=address,undefined`` (gcc, ``FLOWRT_SANITIZE=1``) into build/asan and runs
 this with libasan preloaded.
 
@@ -30,7 +30,7 @@ from types import ModuleType
 
 from flowrt._core.lower import lower_spec
 from flowrt.engine.native import record_rules
-from flowrt.engine.topn import FlowTable
+from flowrt.engine.topn import FlowTable, NativeFlowTable
 from flowrt.flowlang.spec import FlowSpec
 from flowrt.sflow.model import Datagram, FlowSample
 
@@ -82,8 +82,8 @@ class _Accounting:
 
 ACCOUNTING: _Accounting
 _inet_ntop, _AF_INET, _AF_INET6 = socket.inet_ntop, socket.AF_INET, socket.AF_INET6
-TABLE = FlowTable(5, 10.0, capacity=40)
 NATIVE: ModuleType
+TABLES: list = []  # a NativeFlowTable (SumStore, capacity 40: sweeps) and a FlowTable
 
 
 def make_cores(native: ModuleType) -> list[object]:
@@ -124,8 +124,12 @@ def run_one(cores: list, data: bytes) -> None:
             assert mask is None or mask is False or len(mask) == walked_samples
             assert core.walked_samples == (0 if commit and mask is not False else walked_samples)
         core.commit()
-        for _flow_id, _agent, _code, keys, values in core.drain_grouped():
-            TABLE.add_many(keys, values, 1.0 + data[0], NATIVE.apply_sums, NATIVE.sweep_entries)
+        now = 1.0 + data[0]
+        table = TABLES[data[0] & 1]
+        core.drain_to(lambda f, a, c: None if f == 3 else table.bulk_target(now), now)
+        if data[0] & 0x08:
+            table.top(now)
+            table.expire(now - 5.0)
     if data[0] & 0x40:
         for item in core.drain():
             assert len(item) == 6
@@ -172,6 +176,8 @@ def main() -> None:
     global ACCOUNTING, NATIVE
     NATIVE = load_core(os.environ.get("FLOWRT_CORE_SO"))
     ACCOUNTING = _Accounting(NATIVE)
+    TABLES.extend([NativeFlowTable(5, 10.0, capacity=40, store_type=NATIVE.SumStore),
+                   FlowTable(5, 10.0, capacity=40)])
     cores = make_cores(NATIVE)
     if args.atheris:
         import atheris

@@ -387,3 +387,31 @@ def test_idle_data_sources_are_dropped() -> None:
     engine.tick(end + 100)
     assert flow.tables == {}
     assert math.isclose(len(engine.active_flows(None, "pair", end + 100)), 0)
+
+
+def test_a_table_emptied_by_a_query_is_kept_not_made_again() -> None:
+    """An empty table is falsy (``__len__``); the counter must still find it: making it
+    again would, at the data source cap, reject the source's samples and otherwise lose
+    its ``evicted`` count (both fail with ``tables.get(source) or new_table(source)``)."""
+    engine = FlowEngine(Lookups(), max_sources=1)
+    engine.set_flow("one", {"keys": "tcpsourceport", "value": "frames", "n": 1})
+    agent = "10.0.0.20"
+    samples = through_the_wire(agent, [flow_sample(sport=1000 + i) for i in range(150)])
+    for sample in samples:  # capacity 100: a sweep evicts
+        engine.ingest_flow_sample(agent, sample, 0.0)
+    flow = engine._flows["one"]
+    (table,) = flow.tables.values()
+    evicted = table.evicted
+    assert evicted > 0
+    assert flow_rows(engine, 1000.0) == []  # the query expires every key: an empty table
+    assert len(table) == 0
+    engine.ingest_flow_sample(agent, samples[0], 1000.0)
+    assert flow.sources_rejected == 0
+    assert list(flow.tables.values()) == [table] and len(table) == 1
+    assert table.evicted == evicted
+    engine.tick(1000.0)
+    assert engine.counters.keys_evicted == evicted
+
+
+def flow_rows(engine: FlowEngine, now: float) -> list:
+    return engine.active_flows(None, "one", now)

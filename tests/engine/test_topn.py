@@ -1,15 +1,54 @@
-"""Top-N flow tables: rate convergence and decay, ranking, eviction, memory bound, merging."""
+"""Top-N flow tables: rate convergence and decay, ranking, eviction, memory bound, merging.
+
+The table tests run on both plain-sum tables: the Python :class:`FlowTable` and the
+:class:`NativeFlowTable` whose entries live in the compiled core (not on a
+``FLOWRT_NO_EXTENSIONS=1`` run, which has no core; a missing build is an error).
+"""
 
 from __future__ import annotations
 
 import math
+import os
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
-from flowrt.engine.topn import FlowRate, FlowTable, SourceFlow, aggregate
+from flowrt._core import load_native
+from flowrt.engine.topn import (
+    AnyFlowTable,
+    DecayClock,
+    FlowRate,
+    FlowTable,
+    NativeFlowTable,
+    SourceFlow,
+    aggregate,
+)  # fmt: skip
+
+KINDS = ["python"]
+if not os.environ.get("FLOWRT_NO_EXTENSIONS"):
+    if load_native() is None:
+        raise ImportError("flowrt._core._ingest is not built: run `make test` (pip install -e .)")
+    KINDS.append("native")
+
+Make = Callable[..., AnyFlowTable]
 
 
-def feed(table: FlowTable, key: str, rate: float, start: float, seconds: float, step: float):
+@pytest.fixture(params=KINDS)
+def make(request: pytest.FixtureRequest) -> Make:
+    """A plain-sum table factory: FlowTable, or NativeFlowTable over the core's SumStore."""
+    if request.param == "python":
+        return FlowTable
+
+    def native(n: int, t: float, **kw: Any) -> AnyFlowTable:
+        module = load_native()
+        assert module is not None
+        return NativeFlowTable(n, t, store_type=module.SumStore, **kw)
+
+    return native
+
+
+def feed(table: AnyFlowTable, key: str, rate: float, start: float, seconds: float, step: float):
     """Add ``rate`` units/s for ``key`` in chunks every ``step`` seconds; returns the end."""
     now = start
     for i in range(round(seconds / step)):
@@ -19,21 +58,21 @@ def feed(table: FlowTable, key: str, rate: float, start: float, seconds: float, 
 
 
 @pytest.mark.parametrize("t", [0.2, 2.0, 10.0])
-def test_constant_stream_converges_to_its_rate(t: float) -> None:
-    table = FlowTable(5, t)
+def test_constant_stream_converges_to_its_rate(make: Make, t: float) -> None:
+    table = make(5, t)
     rate = 125_000.0
     now = feed(table, "a", rate, 0.0, 4 * t, t / 50)
     (row,) = table.top(now)
     assert row.key == "a"
     assert abs(row.value - rate) / rate < 0.05
     # The estimator follows 1 - e^{-k}: about 63% of the rate after one time constant.
-    early = FlowTable(5, t)
+    early = make(5, t)
     feed(early, "a", rate, 0.0, t, t / 200)
     assert early.top(t)[0].value == pytest.approx(rate * (1 - math.exp(-1)), rel=0.02)
 
 
-def test_stopped_stream_decays_to_zero_and_expires() -> None:
-    table = FlowTable(5, 2.0)
+def test_stopped_stream_decays_to_zero_and_expires(make: Make) -> None:
+    table = make(5, 2.0)
     end = feed(table, "a", 1000.0, 0.0, 20.0, 0.1)
     before = table.value("a", end)
     assert before == pytest.approx(1000.0, rel=0.05)
@@ -64,15 +103,15 @@ def test_values_decay_with_the_value() -> None:
     assert row.values == pytest.approx((5.0 * scale, 0.5 * scale))
 
 
-def test_landmark_rebase_keeps_values_exact() -> None:
-    table = FlowTable(5, 0.2)
+def test_landmark_rebase_keeps_values_exact(make: Make) -> None:
+    table = make(5, 0.2)
     now = feed(table, "a", 10.0, 0.0, 60.0, 0.05)  # 300 time constants: several rebases
     assert table.value("a", now) == pytest.approx(10.0, rel=0.15)
     assert math.isfinite(table.value("a", now))
 
 
-def test_heavy_hitter_survives_100k_distinct_keys_and_memory_stays_bounded() -> None:
-    table = FlowTable(5, 2.0)
+def test_heavy_hitter_survives_100k_distinct_keys_and_memory_stays_bounded(make: Make) -> None:
+    table = make(5, 2.0)
     peak = 0
     for i in range(100_000):
         now = i * 0.0001  # 10 s of traffic
@@ -86,18 +125,59 @@ def test_heavy_hitter_survives_100k_distinct_keys_and_memory_stays_bounded() -> 
     assert top[0].value == pytest.approx(1_000_000.0, rel=0.05)  # 1000 per ms
 
 
-def test_capacity_sweep_keeps_the_largest() -> None:
-    table = FlowTable(5, 10.0, capacity=10)
+def test_capacity_sweep_keeps_the_largest(make: Make) -> None:
+    table = make(5, 10.0, capacity=10)
     for i in range(10):
         table.add(f"k{i}", float(i), None, 0.0)
     table.add("new", 0.5, None, 0.0)  # full table: sweep keeps the largest half
     assert len(table) == 6
     assert {r.key for r in table.top(0.0)} == {"k9", "k8", "k7", "k6", "k5"}
+    assert table.evicted == 5
 
 
-def test_bad_parameters() -> None:
+def test_ranking_without_values(make: Make) -> None:
+    table = make(5, 1.0)
+    for i in range(10):
+        table.add(f"k{i}", float(i + 1) * 100, None, 0.0)
+    rows = table.top(0.0)
+    assert [r.key for r in rows] == ["k9", "k8", "k7", "k6", "k5"]  # n = 5
+    assert rows[0] == FlowRate("k9", 1000.0, None)
+    assert [r.key for r in table.top(0.0, max_flows=2)] == ["k9", "k8"]
+    assert [r.key for r in table.top(0.0, min_value=950.0)] == ["k9"]
+    assert table.top(0.0, max_flows=0) == []
+
+
+def test_value_follows_a_landmark_moved_by_another_table(make: Make) -> None:
+    """value() reads the stored sum after the shared clock's landmark moved (by another
+    table of the flow) and the table rescaled itself, not before (fails when the stored
+    value is read first: 1.0 instead of e**-150)."""
+    clock = DecayClock(1.0)
+    table = make(5, 1.0, clock=clock, idle_timeout=1000.0)
+    other = make(5, 1.0, clock=clock, idle_timeout=1000.0)
+    table.add("k", 1.0, None, 0.0)
+    other.add("x", 1.0, None, 150.0)  # 150 time constants: the landmark moves to 150
+    assert clock.landmark == 150.0
+    assert table.value("k", 150.0) == pytest.approx(math.exp(-150.0), rel=1e-12)
+    row = table.rate("k", 150.0)
+    assert row is not None and row.value == pytest.approx(math.exp(-150.0), rel=1e-12)
+
+
+def test_untracked_and_idle_keys(make: Make) -> None:
+    table = make(5, 1.0, idle_timeout=5.0)
+    table.add("a", 10.0, None, 0.0)
+    assert table.value("b", 0.0) is None and table.rate("b", 0.0) is None
+    assert table.last_update("a") == 0.0 and table.last_update("b") is None
+    assert dict(table.updates()) == {"a": 0.0}
+    assert table.value("a", 6.0) is None  # idle, though still held until expired
+    assert len(table) == 1
+    assert table.expire(6.0) == 1 and len(table) == 0
+
+
+def test_bad_parameters(make: Make) -> None:
     with pytest.raises(ValueError, match="n must be"):
-        FlowTable(0, 2.0)
+        make(0, 2.0)
+    with pytest.raises(ValueError, match="shared DecayClock"):
+        make(5, 2.0, clock=DecayClock(1.0))
 
 
 def rows(*pairs: tuple[str, float]) -> list[FlowRate]:

@@ -27,6 +27,8 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "sumtable.h" /* SumStore: plain-sum table entries in C (drain_to fills them) */
+
 #define MAX_LAYERS 24
 #define MAX_KEYS 32
 #define TEXT_MAX 64
@@ -550,12 +552,6 @@ typedef struct {
     char *arena;
     size_t arena_len, arena_cap;
 } Agg;
-
-static uint64_t hash_bytes(const char *p, size_t n) {
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++) { h ^= (uint8_t)p[i]; h *= 1099511628211ULL; }
-    return h ? h : 1;
-}
 
 /* keys: the aggregation key's hash, 8 bytes a step with a multiply-mix and the
  * murmur3 finaliser (byte-wise FNV-1a was a visible share of a sample's cost). The
@@ -1632,64 +1628,148 @@ static PyObject *Core_drain(Core *c, PyObject *Py_UNUSED(ignored)) {
     return out;
 }
 
-/* drain_grouped() -> list of (flow_id, agent, data source code, keys, values): the same
-   updates as drain(), one item per (flow, agent, data source) with its keys (list of str)
-   and summed values (list of float) in the same relative order, so the driver applies a
-   whole table's updates in one call. */
-static PyObject *Core_drain_grouped(Core *c, PyObject *Py_UNUSED(ignored)) {
-    Agg *a = &c->agg;
-    size_t mcap = 16;
-    while (mcap < a->used * 2 + 2) mcap *= 2;
-    /* prefix (flow id, code, agent) -> group: open addressing over the drain's groups */
-    typedef struct { uint64_t hash; const char *prefix; size_t len; PyObject *group; } GroupSlot;
-    GroupSlot *map = PyMem_Calloc(mcap, sizeof(GroupSlot));
-    PyObject *out = PyList_New(0);
-    if (!map || !out) { PyMem_Free(map); Py_XDECREF(out); return PyErr_NoMemory(); }
-    for (size_t i = 0; i < a->cap; i++) {
-        Slot *s = &a->slots[i];
-        if (!s->hash) continue;
-        const char *k = a->arena + s->off;
-        size_t p = sizeof(int) + sizeof(uint64_t);
-        size_t alen = (uint8_t)k[p++];
-        size_t plen = p + alen;
-        uint64_t h = hash_bytes(k, plen);
-        size_t j = h & (mcap - 1);
-        while (map[j].hash && !(map[j].hash == h && map[j].len == plen &&
-                                memcmp(map[j].prefix, k, plen) == 0))
-            j = (j + 1) & (mcap - 1);
-        PyObject *group = map[j].group;
-        if (!group) {
-            int flow_id;
-            uint64_t code;
-            memcpy(&flow_id, k, sizeof(int));
-            memcpy(&code, k + sizeof(int), sizeof code);
-            group = Py_BuildValue("(is#K[][])", flow_id, k + sizeof(int) + sizeof code + 1,
-                                  (Py_ssize_t)alen, (unsigned long long)code);
-            if (!group || PyList_Append(out, group) < 0) { Py_XDECREF(group); goto fail; }
-            Py_DECREF(group); /* the list holds it */
-            map[j].hash = h;
-            map[j].prefix = k;
-            map[j].len = plen;
-            map[j].group = group;
+/* drain_to(resolve, now) -> keys handed to tables
+   The aggregated sums straight into the flow tables, with no Python object per key:
+   the drain's slots are grouped per (flow, agent, data source) in order of first
+   appearance, and for each group ``resolve(flow_id, agent, code)`` (Python) names the
+   target: None drops the group (a data source over the flow's cap); a (SumStore, growth)
+   pair gets every key added in C (SumStore.add at that growth and ``now``); any other
+   callable is called ``target(key, value)`` per key (a table that is not a SumStore, or
+   a flow whose threshold watcher must see each key). Each table gets its keys in the
+   same relative order as drain() lists them. The aggregation is detached first, so
+   Python code run by resolve or a target cannot change what is being drained (anything
+   it commits waits for the next drain); it is empty afterwards, also when resolve or a
+   target raised (the exception propagates; the rest of that drain is dropped). */
+typedef struct {
+    uint32_t hash;
+    uint32_t first, count; /* its slots: order[first .. first + count) */
+    const char *prefix;    /* flow id, code, agent length, agent (in the arena) */
+    size_t len;
+} DrainGroup;
+
+static int drain_group_apply(const Agg *a, const uint32_t *order, const DrainGroup *g,
+                             PyObject *resolve, double now, long long *handed) {
+    const char *k = g->prefix;
+    int flow_id;
+    uint64_t code;
+    memcpy(&flow_id, k, sizeof(int));
+    memcpy(&code, k + sizeof(int), sizeof code);
+    size_t p = sizeof(int) + sizeof code;
+    Py_ssize_t alen = (uint8_t)k[p];
+    PyObject *target = PyObject_CallFunction(resolve, "is#K", flow_id, k + p + 1, alen,
+                                             (unsigned long long)code);
+    if (!target) return -1;
+    int rc = 0;
+    if (target == Py_None) goto done;
+    if (PyTuple_CheckExact(target) && PyTuple_GET_SIZE(target) == 2 &&
+        Py_IS_TYPE(PyTuple_GET_ITEM(target, 0), &SumStoreType)) {
+        SumStore *store = (SumStore *)PyTuple_GET_ITEM(target, 0);
+        double growth = PyFloat_AsDouble(PyTuple_GET_ITEM(target, 1));
+        if (growth == -1.0 && PyErr_Occurred()) { rc = -1; goto done; }
+        for (uint32_t i = 0; i < g->count; i++) { /* no Python code runs in this loop */
+            const Slot *s = &a->slots[order[g->first + i]];
+            if (st_add(store, a->arena + s->off + g->len, s->len - g->len, s->sum, growth, now) < 0) {
+                rc = -1;
+                goto done;
+            }
         }
-        PyObject *key = PyUnicode_DecodeUTF8(k + plen, (Py_ssize_t)(s->len - plen), NULL);
-        PyObject *value = PyFloat_FromDouble(s->sum);
-        if (!key || !value || PyList_Append(PyTuple_GET_ITEM(group, 3), key) < 0 ||
-            PyList_Append(PyTuple_GET_ITEM(group, 4), value) < 0) {
-            Py_XDECREF(key);
-            Py_XDECREF(value);
-            goto fail;
-        }
-        Py_DECREF(key);
-        Py_DECREF(value);
+        *handed += g->count;
+        goto done;
     }
+    if (!PyCallable_Check(target)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "drain_to: resolve must return None, (SumStore, growth) or a callable");
+        rc = -1;
+        goto done;
+    }
+    for (uint32_t i = 0; i < g->count; i++) {
+        const Slot *s = &a->slots[order[g->first + i]];
+        PyObject *key = PyUnicode_DecodeUTF8(a->arena + s->off + g->len,
+                                             (Py_ssize_t)(s->len - g->len), "surrogatepass");
+        PyObject *value = key ? PyFloat_FromDouble(s->sum) : NULL;
+        PyObject *r = value ? PyObject_CallFunctionObjArgs(target, key, value, NULL) : NULL;
+        Py_XDECREF(key);
+        Py_XDECREF(value);
+        if (!r) { rc = -1; goto done; }
+        Py_DECREF(r);
+        (*handed)++;
+    }
+done:
+    Py_DECREF(target);
+    return rc;
+}
+
+static PyObject *Core_drain_to(Core *c, PyObject *args) {
+    PyObject *resolve;
+    double now;
+    if (!PyArg_ParseTuple(args, "Od", &resolve, &now)) return NULL;
+    if (!PyCallable_Check(resolve)) {
+        PyErr_SetString(PyExc_TypeError, "drain_to: resolve must be callable");
+        return NULL;
+    }
+    Agg a = c->agg; /* detached: see above */
+    memset(&c->agg, 0, sizeof c->agg);
+    size_t n = a.used, mcap = 16, ngroups = 0;
+    while (mcap < n * 2 + 2) mcap *= 2;
+    uint32_t *map = PyMem_Calloc(mcap, sizeof(uint32_t));      /* group index + 1 */
+    DrainGroup *groups = PyMem_Calloc(n + 1, sizeof(DrainGroup));
+    uint32_t *slot_group = PyMem_Calloc(n + 1, sizeof(uint32_t)); /* per live slot, in order */
+    uint32_t *order = PyMem_Calloc(n + 1, sizeof(uint32_t));      /* slot indices by group */
+    PyObject *result = NULL;
+    long long handed = 0;
+    if (!map || !groups || !slot_group || !order) { PyErr_NoMemory(); goto done; }
+    size_t live = 0;
+    for (size_t i = 0; i < a.cap; i++) {
+        const Slot *s = &a.slots[i];
+        if (!s->hash) continue;
+        const char *k = a.arena + s->off;
+        size_t plen = sizeof(int) + sizeof(uint64_t) + 1 + (uint8_t)k[sizeof(int) + sizeof(uint64_t)];
+        uint32_t h = st_hash(k, plen);
+        size_t j = h & (mcap - 1);
+        while (map[j]) {
+            const DrainGroup *g = &groups[map[j] - 1];
+            if (g->hash == h && g->len == plen && memcmp(g->prefix, k, plen) == 0) break;
+            j = (j + 1) & (mcap - 1);
+        }
+        if (!map[j]) {
+            DrainGroup *g = &groups[ngroups++];
+            g->hash = h;
+            g->prefix = k;
+            g->len = plen;
+            map[j] = (uint32_t)ngroups;
+        }
+        groups[map[j] - 1].count++;
+        slot_group[live++] = map[j] - 1;
+    }
+    uint32_t at = 0;
+    for (size_t g = 0; g < ngroups; g++) {
+        groups[g].first = at;
+        at += groups[g].count;
+        groups[g].count = 0;
+    }
+    live = 0;
+    for (size_t i = 0; i < a.cap; i++) {
+        if (!a.slots[i].hash) continue;
+        DrainGroup *g = &groups[slot_group[live++]];
+        order[g->first + g->count++] = (uint32_t)i;
+    }
+    for (size_t g = 0; g < ngroups; g++) {
+        if (drain_group_apply(&a, order, &groups[g], resolve, now, &handed) < 0) goto done;
+    }
+    result = PyLong_FromLongLong(handed);
+done:
     PyMem_Free(map);
-    agg_clear(a);
-    return out;
-fail:
-    PyMem_Free(map);
-    Py_DECREF(out);
-    return NULL;
+    PyMem_Free(groups);
+    PyMem_Free(slot_group);
+    PyMem_Free(order);
+    agg_clear(&a);
+    if (!c->agg.slots && !c->agg.arena) {
+        c->agg = a; /* keep its memory for the next batch */
+    } else { /* Python code committed meanwhile: keep that, free the drained one */
+        PyMem_Free(a.slots);
+        PyMem_Free(a.arena);
+    }
+    return result;
 }
 
 static PyObject *Core_get_pending(Core *c, void *Py_UNUSED(closure)) {
@@ -1819,8 +1899,8 @@ static PyMethodDef Core_methods[] = {
     {"light", (PyCFunction)Core_light, METH_NOARGS, "The walked datagram, record-less."},
     {"commit", (PyCFunction)Core_commit, METH_VARARGS, "Count the walked datagram's samples."},
     {"drain", (PyCFunction)Core_drain, METH_NOARGS, "Aggregated updates since the last drain."},
-    {"drain_grouped", (PyCFunction)Core_drain_grouped, METH_NOARGS,
-     "Aggregated updates since the last drain, grouped per (flow, agent, data source)."},
+    {"drain_to", (PyCFunction)Core_drain_to, METH_VARARGS,
+     "Aggregated sums since the last drain, straight into the flow tables' SumStores."},
     {"stats", (PyCFunction)Core_stats, METH_NOARGS, "Counters of the core."},
     {"recv", (PyCFunction)Core_recv, METH_VARARGS, "recvmmsg a batch with the GIL released."},
     {NULL, NULL, 0, NULL},
@@ -1858,124 +1938,6 @@ static PyObject *make_fields(void) {
     return d;
 }
 
-/* apply_sums(entries, keys, values, start, growth, now, capacity) -> index
-   FlowTable.add_many's loop over a plain sum table's entries dict (key -> [scaled sum,
-   last update, None]) from keys[start]: an existing entry gets sum += value * growth and
-   last update = now; a new key gets [value * growth, now, None]. Stops at the first new
-   key while the dict holds ``capacity`` entries (the caller sweeps, adds it, resumes)
-   and returns its index, or len(keys) when done. The arithmetic is Python's float
-   arithmetic, so the entries equal those of per-key FlowTable.add calls. */
-static PyObject *apply_sums(PyObject *Py_UNUSED(m), PyObject *args) {
-    PyObject *entries, *keys, *values, *now;
-    Py_ssize_t start, capacity;
-    double growth;
-    if (!PyArg_ParseTuple(args, "O!O!O!ndOn", &PyDict_Type, &entries, &PyList_Type, &keys,
-                          &PyList_Type, &values, &start, &growth, &now, &capacity))
-        return NULL;
-    Py_ssize_t n = PyList_GET_SIZE(keys);
-    if (PyList_GET_SIZE(values) != n) {
-        PyErr_SetString(PyExc_ValueError, "keys and values differ in length");
-        return NULL;
-    }
-    for (Py_ssize_t i = start < 0 ? 0 : start; i < n; i++) {
-        PyObject *key = PyList_GET_ITEM(keys, i);
-        double value = PyFloat_AsDouble(PyList_GET_ITEM(values, i));
-        if (value == -1.0 && PyErr_Occurred()) return NULL;
-        PyObject *entry = PyDict_GetItemWithError(entries, key);
-        if (entry) {
-            if (!PyList_Check(entry) || PyList_GET_SIZE(entry) < 2) {
-                PyErr_SetString(PyExc_TypeError, "unexpected table entry");
-                return NULL;
-            }
-            double sum = PyFloat_AsDouble(PyList_GET_ITEM(entry, 0));
-            if (sum == -1.0 && PyErr_Occurred()) return NULL;
-            PyObject *x = PyFloat_FromDouble(sum + value * growth);
-            if (!x) return NULL;
-            PyList_SetItem(entry, 0, x); /* steals x, drops the old sum */
-            Py_INCREF(now);
-            PyList_SetItem(entry, 1, now);
-            continue;
-        }
-        if (PyErr_Occurred()) return NULL;
-        if (PyDict_GET_SIZE(entries) >= capacity) return PyLong_FromSsize_t(i);
-        PyObject *fresh = PyList_New(3), *x = PyFloat_FromDouble(value * growth);
-        if (!fresh || !x) { Py_XDECREF(fresh); Py_XDECREF(x); return NULL; }
-        PyList_SET_ITEM(fresh, 0, x);
-        PyList_SET_ITEM(fresh, 1, Py_NewRef(now));
-        PyList_SET_ITEM(fresh, 2, Py_NewRef(Py_None));
-        /* [float, float, None] cannot be part of a reference cycle: keep the (many) table
-           entries out of the cyclic garbage collector's generations */
-        PyObject_GC_UnTrack(fresh);
-        int rc = PyDict_SetItem(entries, key, fresh);
-        Py_DECREF(fresh);
-        if (rc < 0) return NULL;
-    }
-    return PyLong_FromSsize_t(n);
-}
-
-/* sweep_entries(entries, cutoff, keep) -> (entries after, evicted) | None
-   FlowTable._sweep on a plain sum table: drop entries whose last update is before
-   ``cutoff`` (expire), then, when more than ``keep`` remain, keep the ``keep`` largest
-   by scaled sum, largest first and equal sums in dict order (what heapq.nlargest, i.e. a
-   stable reverse sort, gives). Returns the new dict (the same contents and order as
-   Python's) and how many were evicted; None when a value is not a float or is NaN
-   (Python sweeps then). */
-typedef struct { double v; Py_ssize_t i; } Ranked;
-
-static int ranked_cmp(const void *a, const void *b) {
-    const Ranked *x = a, *y = b;
-    if (x->v > y->v) return -1;
-    if (x->v < y->v) return 1;
-    return x->i < y->i ? -1 : x->i > y->i;
-}
-
-static PyObject *sweep_entries(PyObject *Py_UNUSED(m), PyObject *args) {
-    PyObject *entries;
-    double cutoff;
-    Py_ssize_t keep;
-    if (!PyArg_ParseTuple(args, "O!dn", &PyDict_Type, &entries, &cutoff, &keep)) return NULL;
-    Py_ssize_t n = PyDict_GET_SIZE(entries), pos = 0, live = 0;
-    PyObject **keys = PyMem_Calloc((size_t)n + 1, sizeof(PyObject *));
-    PyObject **vals = PyMem_Calloc((size_t)n + 1, sizeof(PyObject *));
-    Ranked *rank = PyMem_Calloc((size_t)n + 1, sizeof(Ranked));
-    PyObject *out = NULL, *k, *v;
-    if (!keys || !vals || !rank) { PyErr_NoMemory(); goto done; }
-    while (PyDict_Next(entries, &pos, &k, &v)) {
-        if (!PyList_CheckExact(v) || PyList_GET_SIZE(v) < 2) goto python;
-        PyObject *sum = PyList_GET_ITEM(v, 0), *last = PyList_GET_ITEM(v, 1);
-        if (!PyFloat_CheckExact(sum) || !PyFloat_CheckExact(last)) goto python;
-        double x = PyFloat_AS_DOUBLE(sum);
-        if (x != x) goto python;
-        if (PyFloat_AS_DOUBLE(last) < cutoff) continue; /* idle: expired */
-        keys[live] = k;
-        vals[live] = v;
-        rank[live].v = x;
-        rank[live].i = live;
-        live++;
-    }
-    Py_ssize_t evicted = 0, take = live;
-    if (live > keep) {
-        qsort(rank, (size_t)live, sizeof(Ranked), ranked_cmp);
-        evicted = live - keep;
-        take = keep;
-    }
-    PyObject *fresh = PyDict_New();
-    if (!fresh) goto done;
-    for (Py_ssize_t j = 0; j < take; j++) {
-        Py_ssize_t i = live > keep ? rank[j].i : j;
-        if (PyDict_SetItem(fresh, keys[i], vals[i]) < 0) { Py_DECREF(fresh); goto done; }
-    }
-    out = Py_BuildValue("(Nn)", fresh, evicted);
-    goto done;
-python:
-    out = Py_NewRef(Py_None);
-done:
-    PyMem_Free(keys);
-    PyMem_Free(vals);
-    PyMem_Free(rank);
-    return out;
-}
-
 /* keys: format_text(kind, value) -> str, the core's key text for one value ("ip4",
    "ip6", "mac": bytes of that address; "int": an int), so tests compare it with the
    reference extractors' text. */
@@ -2006,8 +1968,6 @@ static PyObject *format_text(PyObject *Py_UNUSED(m), PyObject *args) {
 
 static PyMethodDef module_methods[] = {
     {"format_text", format_text, METH_VARARGS, "The core's key text of one value (tests)."},
-    {"apply_sums", apply_sums, METH_VARARGS, "FlowTable.add_many's loop (plain sum tables)."},
-    {"sweep_entries", sweep_entries, METH_VARARGS, "FlowTable._sweep (plain sum tables)."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -2016,7 +1976,9 @@ static struct PyModuleDef module = {
 };
 
 PyMODINIT_FUNC PyInit__ingest(void) {
-    if (PyType_Ready(&CoreType) < 0 || PyType_Ready(&FlowStreamType) < 0) return NULL;
+    if (PyType_Ready(&CoreType) < 0 || PyType_Ready(&FlowStreamType) < 0 ||
+        PyType_Ready(&SumStoreType) < 0 || st_init_seed() < 0)
+        return NULL;
     struct { PyObject **slot; const char *text; } names[] = {
         {&s_lost, "lost"}, {&s_duplicates, "duplicates"}, {&s_out_of_order, "out_of_order"},
         {&s_restarts, "restarts"}, {&s_flow_drops, "flow_drops"},
@@ -2043,6 +2005,12 @@ PyMODINIT_FUNC PyInit__ingest(void) {
     Py_INCREF(&FlowStreamType);
     if (PyModule_AddObject(m, "FlowStream", (PyObject *)&FlowStreamType) < 0) {
         Py_DECREF(&FlowStreamType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(&SumStoreType);
+    if (PyModule_AddObject(m, "SumStore", (PyObject *)&SumStoreType) < 0) {
+        Py_DECREF(&SumStoreType);
         Py_DECREF(m);
         return NULL;
     }

@@ -74,9 +74,9 @@ from flowrt.engine.topn import (
     AVG,
     COUNT,
     SUM,
+    AnyFlowTable,
     DecayClock,
     FlowRate,
-    FlowTable,
     aggregate,
     make_table,
 )  # fmt: skip
@@ -178,11 +178,11 @@ class Flow:
     __slots__ = (
         "clock", "compiled", "counter", "evicted", "evicted_retired", "extract", "max_sources",
         "name", "slots",
-        "sources_rejected", "spec", "tables", "tracker", "value_kind", "watcher",
+        "sources_rejected", "spec", "store_type", "tables", "tracker", "value_kind", "watcher",
     )  # fmt: skip
 
     def __init__(self, spec: FlowSpec, lookups: Lookups, flow_log: FlowLog,
-                 max_sources: int = MAX_SOURCES_PER_FLOW) -> None:
+                 max_sources: int = MAX_SOURCES_PER_FLOW, store_type: Any = None) -> None:
         compiled = CompiledFlow(spec.ir, lookups)
         self.value_kind = compiled.value_expr.kind
         self.spec = spec
@@ -190,7 +190,10 @@ class Flow:
         self.compiled = compiled
         self.extract = compiled.extract
         self.slots = ValueSlots(compiled.values_exprs) if compiled.values_exprs else None
-        self.tables: dict[tuple[str, str], FlowTable] = {}
+        self.tables: dict[tuple[str, str], AnyFlowTable] = {}
+        #: the compiled core's SumStore on the native path: new plain-sum tables keep
+        #: their entries in C (see :class:`~flowrt.engine.topn.NativeFlowTable`)
+        self.store_type = store_type
         self.clock = DecayClock(spec.t)  # shared by the tables: one exp per datagram
         self.sources_rejected = 0
         self.max_sources = max_sources
@@ -213,18 +216,23 @@ class Flow:
             )
         self.counter: Counter = compile_counter(self)
 
-    def new_table(self, source: tuple[str, str]) -> FlowTable | None:
-        """The table of a data source seen for the first time (None past the cap)."""
+    def new_table(self, source: tuple[str, str]) -> AnyFlowTable | None:
+        """The table of a data source seen for the first time (None past the cap).
+
+        Only for a source without a table: callers test ``tables.get(source) is None``,
+        never the table's truth (an empty table is falsy, and making it again would lose
+        its ``evicted`` count or, at the cap, reject the source's samples)."""
         if len(self.tables) >= self.max_sources:
             self.sources_rejected += 1
             return None
         table = self.tables[source] = make_table(
             self.spec.n, self.spec.t, value_kind=self.value_kind, clock=self.clock,
             slot_kinds=self.slots.slot_kinds if self.slots is not None else None,
+            store_type=self.store_type,
         )  # fmt: skip
         return table
 
-    def notify(self, table: FlowTable, source: tuple[str, str], key: str, now: float) -> None:
+    def notify(self, table: AnyFlowTable, source: tuple[str, str], key: str, now: float) -> None:
         """Tell the watcher (thresholds) the key's new smoothed value."""
         row = table.rate(key, now)
         if row is not None and self.watcher is not None:
@@ -261,9 +269,11 @@ def compile_counter(flow: Flow) -> Counter:
         env["_scale"] = flow.slots.scale
         tail.append("values = _scale(values, view.sampling_rate)")
     tail += [
-        "table = _tables.get(source) or _flow.new_table(source)",
+        "table = _tables.get(source)",
         "if table is None:",
-        "    return",
+        "    table = _flow.new_table(source)",
+        "    if table is None:",
+        "        return",
         "table.add(key, v, values, now)",
         "if _flow.tracker is not None:",
         "    _flow.tracker.observe(source[0], source[1], key, v, values, now)",
@@ -309,6 +319,8 @@ class FlowEngine:
         self.lookups = lookups
         self.max_definitions = max_definitions
         self.max_sources = max_sources
+        #: the compiled core's SumStore once the native driver runs (:meth:`use_store`)
+        self.store_type: Any = None
         self.sample_budget = sample_budget
         self.samples_shed = 0  # samples some definitions skipped (over the budget)
         self.evaluations_shed = 0  # definition evaluations skipped
@@ -336,7 +348,7 @@ class FlowEngine:
         spec = FlowSpec.from_json(name, body)
         if name not in self._flows and len(self._flows) >= self.max_definitions:
             raise FlowSpecError(f"too many flow definitions (at most {self.max_definitions})")
-        flow = Flow(spec, self.lookups, self.log, self.max_sources)
+        flow = Flow(spec, self.lookups, self.log, self.max_sources, self.store_type)
         old = self._flows.get(name)
         if old is not None:
             flow.watcher = old.watcher
@@ -369,7 +381,8 @@ class FlowEngine:
     def set_internal(self, name: str, body: Mapping[str, Any]) -> Flow:
         """Define (or replace) an internal definition: counted on every sample like the
         user's (after them), absent from :meth:`specs`, queries and the definition cap."""
-        flow = Flow(FlowSpec.from_json(name, body), self.lookups, self.log, self.max_sources)
+        flow = Flow(FlowSpec.from_json(name, body), self.lookups, self.log, self.max_sources,
+                    self.store_type)
         self._internal[name] = flow
         self._reindex()
         return flow
@@ -386,6 +399,14 @@ class FlowEngine:
         flows = list(self._all_flows())
         self._packet_flows = tuple(f for f in flows if not f.spec.dropped)
         self._drop_flows = tuple(f for f in flows if f.spec.dropped)
+
+    def use_store(self, store_type: Any) -> None:
+        """Keep new plain-sum tables' entries in the compiled core's ``store_type``
+        (``SumStore``), for every definition now and later. The native driver calls it;
+        tables that exist already stay as they are (the driver's flush handles both)."""
+        self.store_type = store_type
+        for flow in self._all_flows():
+            flow.store_type = store_type
 
     def watch(self, names: set[str], callback: WatchCallback) -> None:
         """Report every table update of flows ``names`` (others stop reporting)."""
@@ -532,7 +553,7 @@ class FlowEngine:
         selection = Selection.of(agents)
         classify = self.topology.port_class
 
-        def rows(table: FlowTable) -> list[FlowRate]:
+        def rows(table: AnyFlowTable) -> list[FlowRate]:
             top = table.top(now, min_value=per_source_min)
             return top if keep is None else [row for row in top if keep(row.key)]
 

@@ -35,12 +35,14 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from flowrt._core import NATIVE_PATH, load_native
 from flowrt._core.lower import Plan, lower_spec
 from flowrt.engine.agents import Outcome
 from flowrt.engine.flows import KEYS_RESOLUTION, Flow
+from flowrt.engine.topn import AnyFlowTable
 from flowrt.flowlang.sampleview import FlowSampleView
 from flowrt.sflow.decode import decode_datagram
 from flowrt.sflow.model import CounterSample, Datagram, FlowSample
@@ -79,10 +81,9 @@ class NativeIngest:
         self._fallback: tuple[Flow, ...] = ()
         self._pending_now: float | None = None
         self._agg_limit: int = native.AGG_LIMIT
-        self._apply_sums: Any = native.apply_sums
-        self._sweep_entries: Any = native.sweep_entries
         engine.ingest_path = NATIVE_PATH
         engine.agents.flow_stream = native.FlowStream  # new data sources account in C
+        engine.flows.use_store(native.SumStore)  # new plain-sum tables keep entries in C
 
     # --- programs ---------------------------------------------------------------------
     def _sync(self) -> None:
@@ -305,29 +306,45 @@ class NativeIngest:
         return bytes(1 if i in skipped else 0 for i in range(len(samples)))
 
     def flush(self) -> None:
-        """Apply the core's aggregated sums to the flow tables at their ``now``."""
+        """Apply the core's aggregated sums to the flow tables at their ``now``.
+
+        ``Core.drain_to`` asks :func:`resolve` once per (flow, agent, data source) of the
+        batch for its table and adds every key of it in C (a
+        :class:`~flowrt.engine.topn.NativeFlowTable`'s store); a flow with a threshold
+        watcher gets a per-key add + notify instead, and a Python FlowTable made before
+        the driver ran gets per-key adds."""
         now = self._pending_now
         if now is None:
             return
         self._pending_now = None
         flows = self.engine.flows
         sources, make_source = flows._sources, flows._source
-        by_id, apply, sweep = self._by_id, self._apply_sums, self._sweep_entries
-        for flow_id, agent, code, keys, values in self.core.drain_grouped():
+        by_id = self._by_id
+
+        def resolve(flow_id: int, agent: str, code: int) -> Any:
             flow = by_id[flow_id]
             source = sources.get((agent, code)) or make_source(agent, code)
-            table = flow.tables.get(source) or flow.new_table(source)
+            table = flow.tables.get(source)
             if table is None:
-                continue
+                table = flow.new_table(source)
+                if table is None:
+                    return None  # over the flow's data source cap (counted there)
             if flow.watcher is None:
-                table.add_many(keys, values, now, apply, sweep)
-                continue
-            for key, value in zip(keys, values, strict=True):
-                table.add(key, value, None, now)
-                flow.notify(table, source, key, now)
+                return table.bulk_target(now)
+            return partial(_add_and_notify, flow, table, source, now)
+
+        self.core.drain_to(resolve, now)
 
 
 __all__ = ["NativeIngest", "native_ingest_for", "record_rules"]
+
+
+def _add_and_notify(
+    flow: Flow, table: AnyFlowTable, source: tuple[str, str], now: float, key: str, value: float
+) -> None:
+    """One key of a watched flow: the table update, then the threshold watcher."""
+    table.add(key, value, None, now)
+    flow.notify(table, source, key, now)
 
 
 def _decoded_flow_samples(payload: bytes) -> tuple[Datagram, list[Any]]:

@@ -349,60 +349,14 @@ class FlowTable:
                 for i, x in enumerate(values):
                     extra[i] += x * growth
 
-    def add_many(
-        self, keys: list[str], values: list[float], now: float,
-        apply: Callable[..., int] | None = None, sweep: Callable[..., Any] | None = None,
-    ) -> None:
-        """``add(key, value, None, now)`` for each pair in order, in one call.
+    def bulk_target(self, now: float) -> Callable[[str, float], None]:
+        """``Core.drain_to``'s target for this table: ``add(key, value, None, now)`` per key
+        (a :class:`NativeFlowTable` takes a batch in C instead)."""
 
-        The compiled core's flush applies one table's aggregated sums per batch with it
-        (no ``values`` slots), passing ``apply`` and ``sweep``, the core's
-        ``apply_sums`` and ``sweep_entries`` (the same loop and the same sweep in C); the
-        entries, their order and ``evicted`` equal those of the per-key calls.
-        """
-        if not keys or self._mixed is not None or self.__class__ is not FlowTable:
-            for key, value in zip(keys, values, strict=True):
-                self.add(key, value, None, now)
-            return
-        clock = self._clock
-        if now != clock.now or self._landmark != clock.landmark:
-            growth = self._advance(now)
-        else:
-            growth = clock.growth
-        if apply is not None:
-            done, total = 0, len(keys)
-            while True:
-                done = apply(self._entries, keys, values, done, growth, now, self.capacity)
-                if done >= total:
-                    return
-                self._sweep_with(now, sweep)  # full: make room, add the key as add() does
-                self._entries[keys[done]] = [values[done] * growth, now, None]
-                done += 1
-        entries = self._entries
-        get = entries.get
-        capacity = self.capacity
-        for key, value in zip(keys, values, strict=True):
-            entry = get(key)
-            if entry is None:
-                if len(entries) >= capacity:
-                    self._sweep(now)
-                    entries = self._entries
-                    get = entries.get
-                entries[key] = [value * growth, now, None]
-            else:
-                entry[0] += value * growth
-                entry[1] = now
+        def add(key: str, value: float) -> None:
+            self.add(key, value, None, now)
 
-    def _sweep_with(self, now: float, sweep: Callable[..., Any] | None) -> None:
-        """:meth:`_sweep`, by the core's ``sweep_entries`` when given (None: Python)."""
-        result = None if sweep is None else sweep(
-            self._entries, now - self.idle_timeout, int(self.capacity * RETAIN_FRACTION)
-        )
-        if result is None:
-            self._sweep(now)
-            return
-        self._entries, evicted = result
-        self.evicted += evicted
+        return add
 
     def _sweep(self, now: float) -> None:
         """Make room: drop idle keys, then keep the largest ``RETAIN_FRACTION`` of capacity."""
@@ -426,7 +380,8 @@ class FlowTable:
         entry = self._entries.get(key)
         if entry is None or entry[1] < now - self.idle_timeout:
             return None
-        return self._current(entry[0], self._advance(now))
+        growth = self._advance(now)  # first: it may rescale the stored value
+        return self._current(entry[0], growth)
 
     def rate(self, key: str, now: float) -> FlowRate | None:
         """``key``'s current rate and extra value rates (what ``top`` would report)."""
@@ -559,12 +514,158 @@ class KindFlowTable(FlowTable):
         return stored * growth if kind == MIN else stored / growth
 
 
+class NativeFlowTable:
+    """A plain-sum :class:`FlowTable` (no ``values`` slots) whose entries live in C.
+
+    The entries (scaled sum and last update per key, in insertion order), the capacity
+    sweep, idle expiry and the ranking are the compiled core's ``SumStore``
+    (``flowrt/_core/sumtable.h``): ~60 bytes a key instead of a dict entry and a Python
+    list, and the native driver's flush adds a whole batch in C (``Core.drain_to`` with
+    :meth:`bulk_target`), no Python object per key. The decay clock, landmark and rebase
+    stay here, the same code as FlowTable's, so answers are FlowTable's to the bit
+    (``tests/core/test_table_apply.py`` drives both with random operation sequences).
+
+    ``store_type`` is the core's ``SumStore`` class: the native driver passes it in
+    (:meth:`flowrt.engine.flows.FlowEngine.use_store`), so the reference path never
+    depends on the compiled core.
+    """
+
+    __slots__ = ("_clock", "_landmark", "_store", "capacity", "idle_timeout", "n", "t")
+    value_kind = SUM
+
+    def __init__(
+        self,
+        n: int,
+        t: float,
+        *,
+        store_type: Callable[[int, int, float], Any],
+        capacity: int | None = None,
+        idle_timeout: float | None = None,
+        clock: DecayClock | None = None,
+    ) -> None:
+        if n < 1 or t <= 0:
+            raise ValueError("n must be >= 1 and t > 0")
+        self.n = n
+        self.t = float(t)
+        self.capacity = max(2, capacity if capacity is not None else max(
+            MIN_CAPACITY, n * CANDIDATES_PER_FLOW
+        ))  # fmt: skip
+        self.idle_timeout = (
+            idle_timeout if idle_timeout is not None
+            else max(MIN_IDLE_SECONDS, IDLE_TIME_CONSTANTS * self.t)
+        )  # fmt: skip
+        if clock is not None and clock.t != self.t:
+            raise ValueError("a shared DecayClock must have the table's t")
+        self._clock = clock if clock is not None else DecayClock(self.t)
+        self._landmark: float | None = None
+        self._store = store_type(
+            self.capacity, int(self.capacity * RETAIN_FRACTION), self.idle_timeout
+        )
+
+    def __len__(self) -> int:
+        """How many keys are tracked (candidates, not only the top n)."""
+        return len(self._store)
+
+    @property
+    def evicted(self) -> int:
+        """Keys dropped by sweeps to make room (not idle expiry), as FlowTable counts."""
+        return int(self._store.evicted)
+
+    def _advance(self, now: float) -> float:
+        """FlowTable._advance: the growth at ``now``, the store rescaled to the landmark."""
+        clock = self._clock
+        if now != clock.now:
+            clock.advance(now)
+        if self._landmark != clock.landmark:
+            landmark = clock.landmark
+            if self._landmark is not None and len(self._store):
+                self._store.rescale(math.exp(-(landmark - self._landmark) / self.t))  # type: ignore[operator]
+            self._landmark = landmark
+        return clock.growth
+
+    def _growth(self, now: float) -> float:
+        """``_advance`` with FlowTable.add's shortcut when the clock is already there."""
+        clock = self._clock
+        if now != clock.now or self._landmark != clock.landmark:
+            return self._advance(now)
+        return clock.growth
+
+    def add(self, key: str, value: float, values: tuple[float, ...] | None, now: float) -> None:
+        """Count ``value`` (already scaled by the sampling rate) for ``key`` at ``now``."""
+        if values:
+            raise ValueError("a NativeFlowTable has no values slots (use FlowTable)")
+        self._store.add(key, value, self._growth(now), now)
+
+    def bulk_target(self, now: float) -> tuple[Any, float]:
+        """``Core.drain_to``'s target: the store and the growth at ``now`` (C adds)."""
+        return self._store, self._growth(now)
+
+    def expire(self, now: float) -> int:
+        """Drop keys idle for ``idle_timeout``; returns how many were dropped."""
+        return int(self._store.expire(now))
+
+    def _stored(self, key: str, now: float) -> tuple[float, float] | None:
+        """``key``'s scaled sum and the growth at ``now`` (None: untracked or idle); the
+        clock advances only for a tracked key, as in FlowTable."""
+        got = self._store.get(key)
+        if got is None or got[1] < now - self.idle_timeout:
+            return None
+        growth = self._advance(now)  # may rescale the store: read the sum after it
+        return self._store.get(key)[0], growth
+
+    def value(self, key: str, now: float) -> float | None:
+        """The current rate of ``key``, or None when it is not tracked."""
+        got = self._stored(key, now)
+        return None if got is None else got[0] / (got[1] * self.t)
+
+    def rate(self, key: str, now: float) -> FlowRate | None:
+        """``key``'s current rate (what ``top`` would report)."""
+        got = self._stored(key, now)
+        return None if got is None else FlowRate(key, got[0] / (got[1] * self.t), None)
+
+    def last_update(self, key: str) -> float | None:
+        """When ``key`` was last added to (seconds), or None when it is not tracked."""
+        got = self._store.get(key)
+        return None if got is None else float(got[1])
+
+    def updates(self) -> Iterator[tuple[str, float]]:
+        """Every tracked key with its last update time (seconds), in no order."""
+        for key, _stored, last in self._store.items():
+            yield key, last
+
+    def top(
+        self, now: float, max_flows: int | None = None, min_value: float = 0.0
+    ) -> list[FlowRate]:
+        """FlowTable.top: the largest positive rates, at most ``n`` (and ``max_flows``)."""
+        growth = self._advance(now)
+        self._store.expire(now)
+        limit = self.n if max_flows is None else min(self.n, max_flows)
+        if limit <= 0:
+            return []
+        scale = growth * self.t
+        rows = []
+        for key, stored in self._store.top(limit):
+            rate = stored / scale
+            if rate <= 0.0 or rate < min_value:
+                break
+            rows.append(FlowRate(key, rate, None))
+        return rows
+
+
+AnyFlowTable = FlowTable | NativeFlowTable
+"""What a definition keeps per data source (:func:`make_table` picks)."""
+
+
 def make_table(
     n: int, t: float, *, value_kind: str = SUM, slot_kinds: Sequence[str] | None = None,
-    clock: DecayClock | None = None,
-) -> FlowTable:
-    """The table for a definition's main value kind (plain sums keep the fast FlowTable)."""
+    clock: DecayClock | None = None, store_type: Callable[[int, int, float], Any] | None = None,
+) -> AnyFlowTable:
+    """The table for a definition's main value kind: a plain sum without ``values`` slots
+    is a :class:`NativeFlowTable` when the compiled core's ``store_type`` is given (the
+    native path), else a :class:`FlowTable`; other kinds a :class:`KindFlowTable`."""
     if value_kind == SUM:
+        if store_type is not None and not slot_kinds:
+            return NativeFlowTable(n, t, clock=clock, store_type=store_type)
         return FlowTable(n, t, clock=clock, slot_kinds=slot_kinds)
     return KindFlowTable(n, t, value_kind=value_kind, clock=clock, slot_kinds=slot_kinds)
 
