@@ -556,7 +556,9 @@ typedef struct {
 /* keys: the aggregation key's hash, 8 bytes a step with a multiply-mix and the
  * murmur3 finaliser (byte-wise FNV-1a was a visible share of a sample's cost). The
  * finaliser spreads every input bit over the low bits that pick the linear-probing
- * slot. Deterministic (no seed); never 0 (0 marks an empty slot). */
+ * slot. Seeded per process (st_seed, from Python's randomised str hash) so that
+ * traffic cannot be crafted offline to land every key in one probe run of the
+ * aggregation table; never 0 (0 marks an empty slot). */
 static inline uint64_t mix64(uint64_t x) {
     x ^= x >> 33;
     x *= 0xff51afd7ed558ccdULL;
@@ -569,7 +571,7 @@ static inline uint64_t mix64(uint64_t x) {
 static uint64_t hash_key(const char *p, size_t n) {
     const uint64_t k = 0x9e3779b97f4a7c15ULL;
     const char *end = p + n;
-    uint64_t h = k ^ (uint64_t)n;
+    uint64_t h = k ^ (uint64_t)n ^ st_seed;
     int longer = n >= 8;
     for (; n >= 8; p += 8, n -= 8) {
         uint64_t w;
