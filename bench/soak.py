@@ -8,8 +8,9 @@ at the same time:
 * a healthy sFlow stream: the Open vSwitch capture's flow datagrams
   (tests/data/sflow/ovs-netns.pcap) replayed as one agent whose datagram and per-source
   sample sequence numbers keep counting up, paced at ``--rate`` datagrams a second by a
-  sender in its own process (``--rate auto`` first probes a few rates for a few seconds
-  each and soaks at half the highest one with no loss: the machine is shared);
+  sender in its own process (``--rate auto`` first probes rising rates for a few seconds
+  each, under the other loads' absence, and soaks at ``--rate-fraction`` (default 1: the
+  highest lossless rate) of the highest one with no loss);
 * spoofed agents: a trickle (``--spoof-rate``) of counter and flow datagrams from ever-new
   agent addresses (``bench/small_profile.py``'s :class:`Agent`), against a small agent
   cap and short idle timeouts, so agents are refused and expire all along;
@@ -66,7 +67,7 @@ HEADER_TIMEOUT = 3
 CONNECTIONS_MAX = 40
 BURST_EVERY = 120.0
 SETTLE_SECONDS = 5.0
-PROBE_RATES = (1000, 2000, 4000, 8000)
+PROBE_RATES = (1000, 2000, 4000, 8000, 12000, 16000, 24000, 32000, 48000, 64000)
 PROBE_SECONDS = 8.0
 SLOW_HEAD = b"GET /analyzer/json HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Half: "
 ANALYZER_COUNTERS = (
@@ -294,24 +295,28 @@ def slope_mib_per_hour(points: list[tuple[float, float]]) -> float:
     return 0.0 if den == 0 else sum((t - mt) * (r - mr) for t, r in points) / den * 3600
 
 
-def probe(server: Server, agent: str, rate: Any) -> float:
-    """The highest of PROBE_RATES with no lost sample and no socket drop, halved."""
-    best = PROBE_RATES[0] / 2
+def probe(server: Server, agent: str, rate: Any, fraction: float, sent_dgrams: Any) -> float:
+    """The highest of PROBE_RATES with no lost sample and no socket drop (and all lower
+    ones clean too), times ``fraction``; the sender's own ceiling counts as a failure
+    (a rate it cannot reach is not a rate the server took)."""
+    best = PROBE_RATES[0] * fraction
     for candidate in PROBE_RATES:
         before = request(server, "GET", "/analyzer/json")["sFlowSocketDrops"], \
             healthy_counts(server, agent)[1]
+        sent_before = sent_dgrams.value
         rate.value = candidate
         time.sleep(PROBE_SECONDS)
         rate.value = 0
         time.sleep(1.0)
         after = request(server, "GET", "/analyzer/json")["sFlowSocketDrops"], \
             healthy_counts(server, agent)[1]
-        clean = after == before
-        print(f"# probe rate {candidate}/s: socket drops +{after[0] - before[0]}, "
-              f"lost samples +{after[1] - before[1]}", flush=True)
+        reached = (sent_dgrams.value - sent_before) / PROBE_SECONDS
+        clean = after == before and reached >= 0.95 * candidate
+        print(f"# probe rate {candidate}/s: sent {reached:.0f}/s, socket drops "
+              f"+{after[0] - before[0]}, lost samples +{after[1] - before[1]}", flush=True)
         if not clean:
             break
-        best = candidate / 2
+        best = candidate * fraction
     return best
 
 
@@ -364,7 +369,8 @@ def run(args: argparse.Namespace) -> None:
         procs.append(mp.Process(target=send_healthy, daemon=True,
                                 args=(server.udp_port, rate, stop, sent_dgrams, sent_samples)))
         procs[-1].start()
-        soak_rate = probe(server, agent, rate) if args.rate == "auto" else float(args.rate)
+        soak_rate = (probe(server, agent, rate, args.rate_fraction, sent_dgrams)
+                     if args.rate == "auto" else float(args.rate))
         print(f"# soak rate {soak_rate:.0f} datagrams/s of the healthy agent {agent}", flush=True)
         procs.append(mp.Process(target=send_spoofed, daemon=True,
                                 args=(server.udp_port, args.spoof_rate, stop, spoof_dgrams)))
@@ -471,7 +477,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3600.0)
     parser.add_argument("--every", type=float, default=30.0, help="seconds between samples")
     parser.add_argument("--rate", default="auto",
-                        help="healthy datagrams per second, or auto (probe, then half)")
+                        help="healthy datagrams per second, or auto (probe rising rates)")
+    parser.add_argument("--rate-fraction", type=float, default=1.0,
+                        help="with --rate auto: soak at this fraction of the highest "
+                             "lossless probe rate")
     parser.add_argument("--spoof-rate", type=float, default=20.0,
                         help="spoofed-agent datagrams per second")
     parser.add_argument("--slow-clients", type=int, default=16)
