@@ -25,9 +25,21 @@ def say_rt(message: str, level: str = "INFO") -> None:
 
 def write_line(line: str) -> None:
     """One whole line to stderr in a single write, flushed: ``print`` writes the text
-    and its newline separately, so another thread's line could land between them."""
-    sys.stderr.write(line + "\n")
-    sys.stderr.flush()
+    and its newline separately, so another thread's line could land between them.
+
+    A line that cannot be written (the supervisor's pipe closed, stderr closed) is
+    dropped and counted in :data:`unwritten_lines`: logging must never raise into the
+    code that logs, least of all into the thread that takes the stop signals."""
+    global unwritten_lines
+    try:
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):  # BrokenPipeError, or a closed stream
+        unwritten_lines += 1
+
+
+unwritten_lines = 0
+"""Log lines :func:`write_line` could not write (stderr gone)."""
 
 
 LOG_WINDOW_SECONDS = 10.0

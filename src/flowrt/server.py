@@ -37,6 +37,7 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
+from flowrt import logline
 from flowrt.api import create_app, rest_enabled
 from flowrt.api.connections import ConnectionGuard, GuardedSite, HttpLimits
 from flowrt.bgp import BgpSpeaker, SpeakerLimits
@@ -430,6 +431,7 @@ class Server:
                 if wall >= next_drops:
                     next_drops = wall + DROPS_POLL_SECONDS
             self.engine.counters.log_lines_suppressed = suppressed_lines()
+            self.engine.counters.log_lines_unwritten = logline.unwritten_lines
             if wall >= next_report:
                 self._report_decode_errors()
                 next_report = wall + ERROR_REPORT_SECONDS
@@ -513,11 +515,13 @@ class StopSignals:
         signum = self._next_signal()
         if signum is None:
             return
-        say(f"{signal.Signals(signum).name} received: stopping (a second one, or"
-            f" {self.grace:g} s without stopping, ends the process at once)")
-        faulthandler.dump_traceback_later(self.grace, exit=True)
+        # the watchdog and the stop request come before the log line: nothing that can
+        # fail may stand between a stop signal and the stop
+        arm_exit_watchdog(self.grace)
         with contextlib.suppress(RuntimeError):  # the loop is already closed
             self.on_stop()
+        say(f"{signal.Signals(signum).name} received: stopping (a second one, or"
+            f" {self.grace:g} s without stopping, ends the process at once)")
         if self._next_signal() is not None:
             say("second stop signal: exiting now")
             os._exit(FORCED_EXIT_STATUS)
@@ -530,6 +534,21 @@ class StopSignals:
             self._thread.join()
         if self._previous_mask is not None:
             signal.pthread_sigmask(signal.SIG_SETMASK, self._previous_mask)
+
+
+def arm_exit_watchdog(grace: float) -> None:
+    """In ``grace`` seconds, print every thread's stack to stderr and exit, unless
+    cancelled: :mod:`faulthandler`'s C thread, which needs no interpreter lock. With no
+    usable stderr (closed, None) the stacks go to /dev/null but the exit still comes."""
+    try:
+        faulthandler.dump_traceback_later(grace, exit=True)
+    except (RuntimeError, ValueError, OSError):  # no stderr file descriptor to write to
+        global _watchdog_sink
+        _watchdog_sink = open(os.devnull, "w")  # noqa: SIM115 (kept for the process's life)
+        faulthandler.dump_traceback_later(grace, exit=True, file=_watchdog_sink)
+
+
+_watchdog_sink: object = None
 
 
 def dump_memory_snapshot() -> Path | None:

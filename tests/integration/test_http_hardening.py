@@ -165,6 +165,29 @@ def test_one_sigterm_ends_a_held_process_after_the_grace_period() -> None:
         proc.wait()
 
 
+def test_sigterm_stops_a_server_whose_stderr_pipe_was_closed(tmp_path: Path) -> None:
+    """A supervisor that went away (its read end of the log pipe closed) must not leave
+    the server deaf: the stop signal's log line used to raise BrokenPipeError in the
+    signal thread, which then died before asking the loop to stop."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flowrt.cli", "run", "-Dhttp.hostname=127.0.0.1",
+         "-Dhttp.port=0", "-Dsflow.hostname=127.0.0.1", "-Dsflow.port=0"],
+        cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        for line in proc.stderr:  # bounded: the process writes this line at start
+            if "flowrt: listening sFlow" in line:
+                break
+        proc.stderr.close()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(SOCKET_TIMEOUT) == 0  # a clean stop, not the watchdog's exit
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 # --- 2. slow clients -------------------------------------------------------------------------
 HALF_HEAD = b"GET /version HTTP/1.1\r\nHost: t\r\nX-Slow: "
 CAP = 20

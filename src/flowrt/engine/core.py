@@ -92,6 +92,7 @@ class IngestCounters:
     replay: ReplayCounters = field(default_factory=ReplayCounters)
     http: HttpCounters = field(default_factory=HttpCounters)
     log_lines_suppressed: int = 0  # copied by the server from flowrt.logline's rate limiter
+    log_lines_unwritten: int = 0  # copied by the server from flowrt.logline (stderr gone)
 
     def count_error(self, reason: str) -> None:
         """One decode fault, by reason (at most :data:`MAX_ERROR_REASONS` reasons)."""

@@ -229,6 +229,9 @@ SELF_METRICS: tuple[SelfMetric, ...] = (
     SelfMetric("logLinesSuppressed", "flowrt_log_lines_suppressed_total",
                "repeated log lines dropped by the rate limiter (a summary line says how many)",
                "counters.log_lines_suppressed"),
+    SelfMetric("logLinesUnwritten", "flowrt_log_lines_unwritten_total",
+               "log lines that could not be written (stderr closed or its pipe gone)",
+               "counters.log_lines_unwritten"),
     # --- enrichment: country:/asn: (geo), oui:, dns: keys (flowrt.enrich)
     SelfMetric("geoLookups", "flowrt_geo_lookups_total",
                "country:/asn: lookups that missed the answer cache (database reads)",
