@@ -14,7 +14,7 @@ RUN_ARGS ?=
 setup: $(DEV_STAMP) apt
 
 # the runtime only: what `make run` needs (no test tools, no apt peers)
-$(RUNTIME_STAMP): pyproject.toml setup.py src/flowrt/_core/_ingest.c src/flowrt/_core/sumtable.h
+$(RUNTIME_STAMP): pyproject.toml setup.py src/flowrt/_core/_ingest.c src/flowrt/_core/sumtable.h src/flowrt/_core/keyhash.h
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e .

@@ -54,7 +54,8 @@ def extensions() -> list[Extension]:
         Extension(
             "flowrt._core._ingest",
             ["src/flowrt/_core/_ingest.c"],
-            depends=["src/flowrt/_core/sumtable.h"],  # a change to it rebuilds the core
+            # a change to an included header rebuilds the core
+            depends=["src/flowrt/_core/sumtable.h", "src/flowrt/_core/keyhash.h"],
             extra_compile_args=compile_args,
             extra_link_args=link_args,
             optional=True,

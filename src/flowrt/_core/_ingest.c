@@ -553,43 +553,6 @@ typedef struct {
     size_t arena_len, arena_cap;
 } Agg;
 
-/* keys: the aggregation key's hash, 8 bytes a step with a multiply-mix and the
- * murmur3 finaliser (byte-wise FNV-1a was a visible share of a sample's cost). The
- * finaliser spreads every input bit over the low bits that pick the linear-probing
- * slot. Seeded per process (st_seed, from Python's randomised str hash) so that
- * traffic cannot be crafted offline to land every key in one probe run of the
- * aggregation table; never 0 (0 marks an empty slot). */
-static inline uint64_t mix64(uint64_t x) {
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ULL;
-    x ^= x >> 33;
-    return x;
-}
-
-static uint64_t hash_key(const char *p, size_t n) {
-    const uint64_t k = 0x9e3779b97f4a7c15ULL;
-    const char *end = p + n;
-    uint64_t h = k ^ (uint64_t)n ^ st_seed;
-    int longer = n >= 8;
-    for (; n >= 8; p += 8, n -= 8) {
-        uint64_t w;
-        memcpy(&w, p, 8);
-        h = (h ^ w) * k;
-        h ^= h >> 31;
-    }
-    if (n) { /* the tail: the key's last 8 bytes (overlapping; the length is in h) */
-        uint64_t w = 0;
-        if (longer) memcpy(&w, end - 8, 8);
-        else for (size_t i = 0; i < n; i++) w |= (uint64_t)(uint8_t)p[i] << (8 * i);
-        h = (h ^ w) * k;
-        h ^= h >> 31;
-    }
-    h = mix64(h);
-    return h ? h : 1;
-}
-
 static int agg_grow(Agg *a) {
     size_t ncap = a->cap ? a->cap * 2 : 1024;
     Slot *ns = PyMem_Calloc(ncap, sizeof(Slot));
@@ -608,7 +571,7 @@ static int agg_grow(Agg *a) {
 
 static int agg_add(Agg *a, const char *key, size_t len, double value) {
     if ((a->used + 1) * 2 > a->cap && agg_grow(a) < 0) return -1;
-    uint64_t h = hash_key(key, len);
+    uint64_t h = key_hash(key, len);
     size_t j = h & (a->cap - 1);
     while (a->slots[j].hash) {
         Slot *s = &a->slots[j];
@@ -1632,8 +1595,9 @@ static PyObject *Core_drain(Core *c, PyObject *Py_UNUSED(ignored)) {
 
 /* drain_to(resolve, now) -> keys handed to tables
    The aggregated sums straight into the flow tables, with no Python object per key:
-   the drain's slots are grouped per (flow, agent, data source) in order of first
-   appearance, and for each group ``resolve(flow_id, agent, code)`` (Python) names the
+   the drain's slots are grouped per (flow, agent, data source), groups in the order
+   their first slot comes in the aggregation table (the seeded hash's order, as drain()
+   lists them), and for each group ``resolve(flow_id, agent, code)`` (Python) names the
    target: None drops the group (a data source over the flow's cap); a (SumStore, growth)
    pair gets every key added in C (SumStore.add at that growth and ``now``); any other
    callable is called ``target(key, value)`` per key (a table that is not a SumStore, or
@@ -1726,7 +1690,7 @@ static PyObject *Core_drain_to(Core *c, PyObject *args) {
         if (!s->hash) continue;
         const char *k = a.arena + s->off;
         size_t plen = sizeof(int) + sizeof(uint64_t) + 1 + (uint8_t)k[sizeof(int) + sizeof(uint64_t)];
-        uint32_t h = st_hash(k, plen);
+        uint32_t h = key_hash32(k, plen);
         size_t j = h & (mcap - 1);
         while (map[j]) {
             const DrainGroup *g = &groups[map[j] - 1];
@@ -1978,9 +1942,7 @@ static struct PyModuleDef module = {
 };
 
 PyMODINIT_FUNC PyInit__ingest(void) {
-    if (PyType_Ready(&CoreType) < 0 || PyType_Ready(&FlowStreamType) < 0 ||
-        PyType_Ready(&SumStoreType) < 0 || st_init_seed() < 0)
-        return NULL;
+    if (key_seed_init() < 0) return NULL; /* PyModule_AddType readies the types */
     struct { PyObject **slot; const char *text; } names[] = {
         {&s_lost, "lost"}, {&s_duplicates, "duplicates"}, {&s_out_of_order, "out_of_order"},
         {&s_restarts, "restarts"}, {&s_flow_drops, "flow_drops"},
@@ -2004,23 +1966,12 @@ PyMODINIT_FUNC PyInit__ingest(void) {
         Py_DECREF(m);
         return NULL;
     }
-    Py_INCREF(&FlowStreamType);
-    if (PyModule_AddObject(m, "FlowStream", (PyObject *)&FlowStreamType) < 0) {
-        Py_DECREF(&FlowStreamType);
-        Py_DECREF(m);
-        return NULL;
-    }
-    Py_INCREF(&SumStoreType);
-    if (PyModule_AddObject(m, "SumStore", (PyObject *)&SumStoreType) < 0) {
-        Py_DECREF(&SumStoreType);
-        Py_DECREF(m);
-        return NULL;
-    }
-    Py_INCREF(&CoreType);
-    if (PyModule_AddObject(m, "Core", (PyObject *)&CoreType) < 0) {
-        Py_DECREF(&CoreType);
-        Py_DECREF(m);
-        return NULL;
+    PyTypeObject *types[] = {&FlowStreamType, &SumStoreType, &CoreType};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        if (PyModule_AddType(m, types[i]) < 0) { /* named by tp_name's last part */
+            Py_DECREF(m);
+            return NULL;
+        }
     }
     return m;
 }

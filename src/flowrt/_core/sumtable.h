@@ -31,13 +31,15 @@
 #ifndef FLOWRT_SUMTABLE_H
 #define FLOWRT_SUMTABLE_H
 
+#include "keyhash.h" /* key_hash32: the core's one seeded key hash */
+
 #define ST_MAX_CAPACITY (1 << 28)
 #define ST_MIN_ENTRIES 8
 
 typedef struct {
     double value;  /* the scaled (forward-decayed) sum: FlowTable entry[0] */
     double last;   /* when it was last added to (seconds): entry[1] */
-    uint32_t hash; /* st_hash of the key bytes */
+    uint32_t hash; /* key_hash32 of the key bytes */
     uint32_t off;  /* where its length and bytes start in the key arena */
 } StEntry;
 
@@ -55,35 +57,6 @@ typedef struct {
 } SumStore;
 
 static PyTypeObject SumStoreType;
-static uint64_t st_seed; /* per process (from Python's randomised str hash) */
-
-/* ---------------------------------------------------------------- hashing */
-static inline uint64_t st_fmix(uint64_t x) {
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ULL;
-    x ^= x >> 33;
-    return x;
-}
-
-/* A fast seeded hash of the key bytes (8 at a time): the store is bounded, so a crafted
-   collision costs at most a probe of ``capacity`` entries, never unbounded work. */
-static uint32_t st_hash(const char *p, size_t n) {
-    uint64_t h = st_seed ^ ((uint64_t)n * 0x9E3779B97F4A7C15ULL);
-    while (n >= 8) {
-        uint64_t w;
-        memcpy(&w, p, 8);
-        h = (h ^ st_fmix(w)) * 0x9E3779B97F4A7C15ULL;
-        h ^= h >> 29;
-        p += 8;
-        n -= 8;
-    }
-    uint64_t w = 0;
-    memcpy(&w, p, n);
-    h = st_fmix(h ^ w ^ ((uint64_t)n << 59));
-    return (uint32_t)(h ^ (h >> 32));
-}
 
 /* ---------------------------------------------------------------- key bytes */
 static inline uint32_t st_key_len(const SumStore *s, const StEntry *e) {
@@ -258,7 +231,7 @@ static int st_add(SumStore *s, const char *key, size_t len, double value, double
         PyErr_SetString(PyExc_ValueError, "flow key too long");
         return -1;
     }
-    uint32_t h = st_hash(key, len), slot = 0;
+    uint32_t h = key_hash32(key, len), slot = 0;
     if (s->icap) {
         StEntry *e = st_find(s, key, len, h, &slot);
         if (e) {
@@ -368,7 +341,7 @@ static PyObject *SumStore_get(SumStore *s, PyObject *key) {
     const char *p = st_key_bytes(key, &len, &holder);
     if (!p) return NULL;
     uint32_t slot;
-    StEntry *e = s->icap ? st_find(s, p, (size_t)len, st_hash(p, (size_t)len), &slot) : NULL;
+    StEntry *e = s->icap ? st_find(s, p, (size_t)len, key_hash32(p, (size_t)len), &slot) : NULL;
     Py_XDECREF(holder);
     if (!e) Py_RETURN_NONE;
     return Py_BuildValue("(dd)", e->value, e->last);
@@ -474,16 +447,5 @@ static PyTypeObject SumStoreType = {
     .tp_as_sequence = &SumStore_as_sequence,
     .tp_doc = "A plain-sum top-N table's entries (flowrt.engine.topn.NativeFlowTable).",
 };
-
-/* The seed of st_hash: Python's str hash is randomised per process (PYTHONHASHSEED). */
-static int st_init_seed(void) {
-    PyObject *text = PyUnicode_FromString("flowrt.sumtable");
-    if (!text) return -1;
-    Py_hash_t h = PyObject_Hash(text);
-    Py_DECREF(text);
-    if (h == -1 && PyErr_Occurred()) return -1;
-    st_seed = st_fmix((uint64_t)h ^ 0x2545F4914F6CDD1DULL);
-    return 0;
-}
 
 #endif /* FLOWRT_SUMTABLE_H */

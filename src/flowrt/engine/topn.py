@@ -225,6 +225,25 @@ class FlowRate(NamedTuple):
     values: tuple[float, ...] | None
 
 
+def _table_settings(
+    n: int, t: float, capacity: int | None, idle_timeout: float | None,
+    clock: DecayClock | None,
+) -> tuple[int, float, int, float, DecayClock]:
+    """A table's (n, t, capacity, idle timeout, clock), defaults filled in and checked:
+    one place for FlowTable and NativeFlowTable, so both bound and age keys alike."""
+    if n < 1 or t <= 0:
+        raise ValueError("n must be >= 1 and t > 0")
+    t = float(t)
+    capacity = max(2, capacity if capacity is not None else max(
+        MIN_CAPACITY, n * CANDIDATES_PER_FLOW
+    ))  # fmt: skip
+    if idle_timeout is None:
+        idle_timeout = max(MIN_IDLE_SECONDS, IDLE_TIME_CONSTANTS * t)
+    if clock is not None and clock.t != t:
+        raise ValueError("a shared DecayClock must have the table's t")
+    return n, t, capacity, idle_timeout, clock if clock is not None else DecayClock(t)
+
+
 class FlowTable:
     """Smoothed per-second rates of the largest flows at one data source for one flow.
 
@@ -247,23 +266,12 @@ class FlowTable:
         clock: DecayClock | None = None,
         slot_kinds: Sequence[str] | None = None,
     ) -> None:
-        if n < 1 or t <= 0:
-            raise ValueError("n must be >= 1 and t > 0")
-        self.n = n
-        self.t = float(t)
-        self.capacity = max(2, capacity if capacity is not None else max(
-            MIN_CAPACITY, n * CANDIDATES_PER_FLOW
-        ))  # fmt: skip
-        self.idle_timeout = (
-            idle_timeout if idle_timeout is not None
-            else max(MIN_IDLE_SECONDS, IDLE_TIME_CONSTANTS * self.t)
-        )  # fmt: skip
-        if clock is not None and clock.t != self.t:
-            raise ValueError("a shared DecayClock must have the table's t")
+        self.n, self.t, self.capacity, self.idle_timeout, self._clock = _table_settings(
+            n, t, capacity, idle_timeout, clock
+        )
         # key -> [scaled sum, last update time, scaled extra sums or None]
         self._entries: dict[str, list[Any]] = {}
         self.evicted = 0  # keys dropped by _sweep to make room (not idle expiry)
-        self._clock = clock if clock is not None else DecayClock(self.t)
         self._landmark: float | None = None  # the clock landmark stored values are scaled to
         if slot_kinds is not None and not set(slot_kinds) <= SLOT_KINDS:
             raise ValueError(f"slot kinds must be among {sorted(SLOT_KINDS)}")
@@ -543,20 +551,9 @@ class NativeFlowTable:
         idle_timeout: float | None = None,
         clock: DecayClock | None = None,
     ) -> None:
-        if n < 1 or t <= 0:
-            raise ValueError("n must be >= 1 and t > 0")
-        self.n = n
-        self.t = float(t)
-        self.capacity = max(2, capacity if capacity is not None else max(
-            MIN_CAPACITY, n * CANDIDATES_PER_FLOW
-        ))  # fmt: skip
-        self.idle_timeout = (
-            idle_timeout if idle_timeout is not None
-            else max(MIN_IDLE_SECONDS, IDLE_TIME_CONSTANTS * self.t)
-        )  # fmt: skip
-        if clock is not None and clock.t != self.t:
-            raise ValueError("a shared DecayClock must have the table's t")
-        self._clock = clock if clock is not None else DecayClock(self.t)
+        self.n, self.t, self.capacity, self.idle_timeout, self._clock = _table_settings(
+            n, t, capacity, idle_timeout, clock
+        )
         self._landmark: float | None = None
         self._store = store_type(
             self.capacity, int(self.capacity * RETAIN_FRACTION), self.idle_timeout
